@@ -1,0 +1,105 @@
+"""Server-side login sessions.
+
+The cookie carries a random token; the database keeps only its sha256, so a leaked database
+cannot be replayed as cookies. A session ends at logout, after `session_idle_timeout` without a
+request, after `session_max_age` in any case, or when its account is disabled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel import Session, col, select, update
+
+from app.models import User, UserSession
+from app.models._base import utcnow
+from app.settings import Settings
+
+COOKIE_NAME = "arobase_session"
+# Writing last_seen_at on every request would turn reads into writes; a minute is precise enough
+# for an idle timeout counted in hours.
+_TOUCH_EVERY = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    user: User
+    session_id: str
+    csrf_token: str
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def csrf_token_for(settings: Settings, session_id: str) -> str:
+    return hmac.new(settings.secret_key.encode(), session_id.encode(), "sha256").hexdigest()
+
+
+def open_session(session: Session, settings: Settings, user: User, user_agent: str = "") -> str:
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        UserSession(
+            id=_digest(token),
+            user_id=user.id,  # type: ignore[arg-type]
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(seconds=settings.session_max_age),
+            user_agent=user_agent[:300],
+        )
+    )
+    user.last_login_at = now
+    session.add(user)
+    return token
+
+
+def resolve(session: Session, settings: Settings, token: str | None) -> Authenticated | None:
+    if not token:
+        return None
+    row = session.get(UserSession, _digest(token))
+    if row is None or row.revoked_at is not None:
+        return None
+    now = utcnow()
+    idle_limit = row.last_seen_at + timedelta(seconds=settings.session_idle_timeout)
+    if now >= row.expires_at or now >= idle_limit:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    if now - row.last_seen_at >= _TOUCH_EVERY:
+        row.last_seen_at = now
+        session.add(row)
+    return Authenticated(user=user, session_id=row.id, csrf_token=csrf_token_for(settings, row.id))
+
+
+def close(session: Session, token: str | None) -> UserSession | None:
+    if not token:
+        return None
+    row = session.get(UserSession, _digest(token))
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.add(row)
+    return row
+
+
+def close_all_for(session: Session, user_id: int) -> None:
+    session.exec(
+        update(UserSession)
+        .where(col(UserSession.user_id) == user_id, col(UserSession.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def live_sessions(session: Session, user_id: int) -> list[UserSession]:
+    return list(
+        session.exec(
+            select(UserSession).where(
+                UserSession.user_id == user_id, col(UserSession.revoked_at).is_(None)
+            )
+        )
+    )

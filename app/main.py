@@ -1,0 +1,71 @@
+"""The application factory: `create_app(settings)`; resources live in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from jinja2_fragments.starlette import Jinja2Blocks
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from app import errors, ratelimit, templating
+from app.db import Database
+from app.routes import auth, dossiers, invitations, pages, password, sections, team
+from app.security import SecurityMiddleware
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(settings: Settings) -> Starlette:
+    templates = Jinja2Blocks(directory=str(ROOT / "templates"))
+    templating.configure(templates.env, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.db = Database(settings.database_url)
+        try:
+            yield
+        finally:
+            app.state.db.dispose()
+
+    routes = [
+        *auth.routes,
+        *dossiers.routes,
+        *sections.routes,
+        *team.routes,
+        *invitations.routes,
+        *password.routes,
+        *pages.routes,
+        Mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers=errors.handlers(),
+        middleware=[
+            Middleware(
+                SecurityMiddleware,
+                origin=settings.origin,
+                hsts=settings.https,
+            )
+        ],
+    )
+    app.state.settings = settings
+    app.state.templates = templates
+    app.state.limiter = ratelimit.limiter_for(settings.redis_url)
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Entry point for `uvicorn --factory` and `arobase serve`."""
+    settings = Settings.from_env()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+    return create_app(settings)

@@ -1,0 +1,82 @@
+"""The permission matrix, over every role and dossier state."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.models import DossierState, Role, SectionStatus, User
+from app.policy import Action, Facts, can
+
+
+def facts(
+    role: Role | None = None,
+    state: DossierState = DossierState.brouillon,
+    owns: bool = False,
+    status: SectionStatus = SectionStatus.en_cours,
+    admin: bool = False,
+    jury: bool = False,
+    active: bool = True,
+) -> Facts:
+    user = User(email="x@test.fr", name="X", is_admin=admin, is_jury=jury, is_active=active)
+    return Facts(user, state, role, owns, status)
+
+
+@pytest.mark.parametrize(
+    ("f", "expected"),
+    [
+        (facts(Role.referent), True),
+        (facts(Role.producteur, owns=True), True),
+        (facts(Role.producteur, owns=False), False),
+        (facts(Role.relecteur), False),
+        (facts(None), False),
+        (facts(None, admin=True), False),
+        (facts(None, jury=True), False),
+        (facts(Role.referent, state=DossierState.depose), False),
+        (facts(Role.producteur, owns=True, state=DossierState.verrouille), False),
+        (facts(Role.producteur, owns=True, status=SectionStatus.validee), False),
+        (facts(Role.referent, active=False), False),
+    ],
+)
+def test_section_write(f: Facts, expected: bool) -> None:
+    assert can(f, Action.SECTION_WRITE) is expected
+
+
+@pytest.mark.parametrize(
+    ("f", "expected"),
+    [
+        (facts(Role.referent), True),
+        (facts(Role.producteur), True),
+        (facts(Role.relecteur), True),
+        (facts(None), False),
+        (facts(None, admin=True), True),
+        (facts(None, jury=True), False),
+        (facts(None, jury=True, state=DossierState.depose), True),
+        (facts(None, jury=True, state=DossierState.labellise), True),
+        (facts(Role.relecteur, active=False), False),
+    ],
+)
+def test_read(f: Facts, expected: bool) -> None:
+    assert can(f, Action.DOSSIER_READ) is expected
+    assert can(f, Action.SECTION_READ) is expected
+
+
+@pytest.mark.parametrize(
+    ("f", "expected"),
+    [
+        (facts(Role.referent), True),
+        (facts(Role.producteur), False),
+        (facts(Role.relecteur), False),
+        (facts(None), False),
+        (facts(None, admin=True), True),
+        (facts(None, jury=True), False),
+        (facts(None, jury=True, state=DossierState.en_instruction), True),
+    ],
+)
+def test_export(f: Facts, expected: bool) -> None:
+    assert can(f, Action.DOSSIER_EXPORT) is expected
+
+
+def test_every_action_has_a_rule() -> None:
+    from app.policy import RULES
+
+    assert set(RULES) == set(Action)
