@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from anyio import from_thread
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -23,7 +24,7 @@ from app.auth import sessions
 from app.errors import Forbidden
 from app.models import Dossier, Section, User
 from app.ratelimit import RateLimiter
-from app.services import audit
+from app.services import audit, mail
 from app.settings import Settings
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -129,6 +130,7 @@ def _run(handler: Handler, login: bool, request: Request, form: FormData | None)
             if auth is not None and request.method not in SAFE_METHODS:
                 _check_csrf(request, form, auth)
             response = handler(Ctx(request, db, settings, auth, form))
+            queued = db.info.pop(mail.QUEUED, False)
     except Forbidden:
         # The refused request's own transaction was rolled back (it changes nothing); the
         # refusal itself is recorded in a transaction of its own.
@@ -140,6 +142,9 @@ def _run(handler: Handler, login: bool, request: Request, form: FormData | None)
                 target=f"{request.method} {request.url.path}",
             )
         raise
+    sender = getattr(request.app.state, "mailer", None)
+    if queued and sender is not None:
+        from_thread.run_sync(sender.wake)
     if auth is not None:
         # Personal pages must not be kept by shared caches or the back button after logout.
         response.headers.setdefault("Cache-Control", "no-store")

@@ -14,9 +14,21 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from app import errors, ratelimit, templating
+from app.auth.oidc import OidcClient
 from app.db import Database
-from app.routes import auth, dossiers, invitations, pages, password, sections, team
+from app.routes import (
+    admin,
+    auth,
+    dossiers,
+    invitations,
+    oidc,
+    pages,
+    password,
+    sections,
+    team,
+)
 from app.security import SecurityMiddleware
+from app.services.mail import MailSender
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,8 +41,14 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.db = Database(settings.database_url)
+        app.state.mailer = None
         try:
-            yield
+            if settings.smtp_url:
+                async with MailSender(settings, app.state.db).running() as sender:
+                    app.state.mailer = sender
+                    yield
+            else:
+                yield
         finally:
             app.state.db.dispose()
 
@@ -41,6 +59,8 @@ def create_app(settings: Settings) -> Starlette:
         *team.routes,
         *invitations.routes,
         *password.routes,
+        *oidc.routes,
+        *admin.routes,
         *pages.routes,
         Mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static"),
     ]
@@ -59,6 +79,7 @@ def create_app(settings: Settings) -> Starlette:
     app.state.settings = settings
     app.state.templates = templates
     app.state.limiter = ratelimit.limiter_for(settings.redis_url)
+    app.state.oidc = OidcClient(settings) if settings.oidc_enabled else None
     return app
 
 

@@ -40,7 +40,13 @@ def csrf_token_for(settings: Settings, session_id: str) -> str:
     return hmac.new(settings.secret_key.encode(), session_id.encode(), "sha256").hexdigest()
 
 
-def open_session(session: Session, settings: Settings, user: User, user_agent: str = "") -> str:
+def open_session(
+    session: Session,
+    settings: Settings,
+    user: User,
+    user_agent: str = "",
+    oidc_id_token: str | None = None,
+) -> str:
     token = secrets.token_urlsafe(32)
     now = utcnow()
     session.add(
@@ -51,6 +57,7 @@ def open_session(session: Session, settings: Settings, user: User, user_agent: s
             last_seen_at=now,
             expires_at=now + timedelta(seconds=settings.session_max_age),
             user_agent=user_agent[:300],
+            oidc_id_token=oidc_id_token,
         )
     )
     user.last_login_at = now

@@ -43,6 +43,9 @@ class UserSession(SQLModel, table=True):
     expires_at: datetime
     revoked_at: datetime | None = None
     user_agent: str = ""
+    oidc_id_token: str | None = Field(
+        default=None, description="Kept for `id_token_hint` at logout; None for password logins"
+    )
 
 
 class Membre(SQLModel, table=True):

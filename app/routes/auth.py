@@ -7,6 +7,7 @@ from starlette.routing import Route
 
 from app import ratelimit
 from app.auth import sessions
+from app.auth.oidc import OidcError
 from app.context import Ctx, endpoint, safe_next
 from app.models import User
 from app.services import accounts, audit
@@ -54,10 +55,12 @@ def login(ctx: Ctx) -> Response:
     return start_session(ctx, user, safe_next(ctx.field("next")), method="password")
 
 
-def start_session(ctx: Ctx, user: User, url: str, method: str) -> Response:
+def start_session(
+    ctx: Ctx, user: User, url: str, method: str, id_token: str | None = None
+) -> Response:
     """Log `user` in: a new server-side session, its cookie, and an audit event."""
     token = sessions.open_session(
-        ctx.db, ctx.settings, user, ctx.request.headers.get("user-agent", "")
+        ctx.db, ctx.settings, user, ctx.request.headers.get("user-agent", ""), id_token
     )
     audit.record(ctx.db, "auth.login", actor=user, target=f"user:{user.id}", method=method)
     response = RedirectResponse(url, status_code=303)
@@ -78,7 +81,17 @@ def logout(ctx: Ctx) -> Response:
     row = sessions.close(ctx.db, ctx.request.cookies.get(sessions.COOKIE_NAME))
     if row is not None and ctx.auth is not None:
         audit.record(ctx.db, "auth.logout", actor=ctx.auth.user, target=f"user:{row.user_id}")
-    response = RedirectResponse("/login?deconnecte=1", status_code=303)
+    after = "/login?deconnecte=1"
+    url: str | None = None
+    oidc = ctx.request.app.state.oidc
+    if row is not None and row.oidc_id_token and oidc is not None:
+        # Also end the session at the identity provider (ProConnect asks for id_token_hint).
+        try:
+            url = oidc.logout_url(row.oidc_id_token, ctx.settings.base_url.rstrip("/") + after)
+        except OidcError:
+            url = None
+    url = url or after
+    response = RedirectResponse(url, status_code=303)
     response.delete_cookie(
         sessions.COOKIE_NAME, path="/", httponly=True, samesite="lax", secure=ctx.settings.https
     )

@@ -57,6 +57,8 @@ def overview(ctx: Ctx) -> Response:
             "answered": answered,
             "total": total,
             "can_export": policy.can(facts, Action.DOSSIER_EXPORT),
+            "can_manage": policy.can(facts, Action.MEMBERS_MANAGE),
+            "can_assign": policy.can(facts, Action.SECTION_ASSIGN),
         },
         block="sections",
     )

@@ -86,8 +86,8 @@ def _int_list(values: list[str]) -> list[int]:
 @endpoint()
 def invite(ctx: Ctx) -> Response:
     ref = _dossier(ctx, Action.MEMBERS_MANAGE)
-    section_ids = _int_list(ctx.fields("sections"))
     try:
+        section_ids = _int_list(ctx.fields("sections"))
         invitations.invite(
             ctx.db,
             ctx.settings,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from app.auth import passwords
-from app.errors import Invalid
+from app.auth import passwords, sessions
+from app.auth.oidc import Identity
+from app.errors import Forbidden, Invalid
 from app.models import User
 from app.services import audit
 
@@ -61,6 +62,32 @@ def create_user(
     return user
 
 
+def from_oidc(session: Session, identity: Identity) -> User:
+    """The account of an OpenID Connect identity: by subject, else by e-mail, else a new one.
+
+    Claims refresh the account at each login (the name, the SIRET of the agent's employer).
+    """
+    user = session.exec(
+        select(User).where(
+            User.oidc_issuer == identity.issuer, User.oidc_subject == identity.subject
+        )
+    ).first() or by_email(session, identity.email)
+    created = user is None
+    if user is None:
+        user = User(email=identity.email, name=identity.name)
+    if not user.is_active:
+        raise Forbidden("Ce compte a été désactivé. Contactez l'équipe de Villes Internet.")
+    user.oidc_issuer, user.oidc_subject = identity.issuer, identity.subject
+    user.siret = identity.siret or user.siret
+    if identity.given_name or identity.usual_name:
+        user.name = identity.name
+    session.add(user)
+    session.flush()
+    if created:
+        audit.record(session, "user.create", actor=user, target=f"user:{user.id}", method="oidc")
+    return user
+
+
 def authenticate(session: Session, email: str, password: str) -> User | None:
     """The account for these credentials, or None — the same work is done either way."""
     user = by_email(session, email)
@@ -71,3 +98,20 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
         user.password_hash = passwords.hash_password(password)
         session.add(user)
     return user
+
+
+def set_active(session: Session, actor: User, user: User, active: bool) -> None:
+    """Disable (every session ends at once) or re-enable an account."""
+    if user.id == actor.id and not active:
+        raise Invalid("Vous ne pouvez pas désactiver votre propre compte.")
+    user.is_active = active
+    session.add(user)
+    if not active:
+        sessions.close_all_for(session, user.id)  # type: ignore[arg-type]
+    audit.record(
+        session, "user.enable" if active else "user.disable", actor=actor, target=f"user:{user.id}"
+    )
+
+
+def all_users(session: Session) -> list[User]:
+    return list(session.exec(select(User).order_by(col(User.name))))

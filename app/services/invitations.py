@@ -284,13 +284,7 @@ def accept(session: Session, token: str, user: User) -> Invitation:
     invitation = by_token(session, token)
     check_usable(invitation)
     if user.email != invitation.email:
-        audit.record(
-            session,
-            "invitation.wrong_account",
-            actor=user,
-            dossier_id=invitation.dossier_id,
-            target=f"invitation:{invitation.id}",
-        )
+        # Refused, and recorded as `policy.denied` by the request wrapper.
         raise Forbidden(
             f"Cette invitation est destinée à une autre adresse que la vôtre ({user.email}). "
             "Déconnectez-vous, puis ouvrez le lien avec le bon compte."

@@ -30,6 +30,7 @@ from app.settings import Settings
 
 log = logging.getLogger("arobase.mail")
 MAX_ATTEMPTS = 5
+QUEUED = "arobase.mail_queued"
 POLL_SECONDS = 2.0
 
 
@@ -37,6 +38,7 @@ def queue(session: Session, to: str, subject: str, body: str, kind: str = "") ->
     mail = OutboxMail(to=to, subject=subject, body=body, kind=kind)
     session.add(mail)
     session.flush()
+    session.info[QUEUED] = True  # read after commit to wake the sender at once
     return mail
 
 

@@ -19,7 +19,7 @@ from app.db import Database
 from app.main import create_app
 from app.services import demo
 
-from ..conftest import ARTEFACTS, make_settings
+from ..conftest import ARTEFACTS, SmtpSink, make_settings
 
 CHROMIUM = "/usr/bin/chromium"
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
@@ -30,6 +30,7 @@ DEMO_PASSWORD = "mot-de-passe-demo"
 class LiveServer:
     url: str
     demo: dict[str, Any]
+    smtp: SmtpSink
 
 
 def free_port() -> int:
@@ -39,10 +40,10 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def live_server(sqlite_url: str) -> Iterator[LiveServer]:
+def live_server(sqlite_url: str, smtp: SmtpSink) -> Iterator[LiveServer]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    settings = make_settings(sqlite_url, base_url=url)
+    settings = make_settings(sqlite_url, base_url=url, smtp_url=f"smtp://127.0.0.1:{smtp.port}")
     database = Database(sqlite_url)
     with database.session() as session:
         ids = demo.load(session, DEMO_PASSWORD).as_json()
@@ -56,7 +57,7 @@ def live_server(sqlite_url: str) -> Iterator[LiveServer]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
-    yield LiveServer(url, json.loads(json.dumps(ids)))
+    yield LiveServer(url, json.loads(json.dumps(ids)), smtp)
     server.should_exit = True
     thread.join(timeout=20)
 
