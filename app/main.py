@@ -50,6 +50,7 @@ def create_app(settings: Settings) -> Starlette:
             else:
                 yield
         finally:
+            app.state.limiter.close()
             app.state.db.dispose()
 
     routes = [

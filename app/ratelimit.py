@@ -7,6 +7,7 @@ whole server in the embedded default.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from typing import Protocol
 import redis
 
 from app.errors import DomainError
+
+log = logging.getLogger("arobase.ratelimit")
 
 
 class TooManyAttempts(DomainError):
@@ -79,13 +82,26 @@ class RedisCounter:
         count, _, ttl = pipe.execute()
         return int(count), max(1, int(ttl))
 
+    def close(self) -> None:
+        self.client.close()
+
 
 class RateLimiter:
     def __init__(self, counter: Counter) -> None:
         self.counter = counter
 
+    def close(self) -> None:
+        if isinstance(self.counter, RedisCounter):
+            self.counter.close()
+
     def check(self, limit: Limit, subject: str) -> None:
-        count, left = self.counter.hit(f"{limit.name}:{subject.lower()}", limit.window)
+        try:
+            count, left = self.counter.hit(f"{limit.name}:{subject.lower()}", limit.window)
+        except redis.RedisError:
+            # Redis down: let people log in rather than lock everyone out; passwords are still
+            # argon2-hashed, which keeps guessing slow.
+            log.warning("rate limit %s not checked: Redis unreachable", limit.name)
+            return
         if count > limit.attempts:
             raise TooManyAttempts(left)
 

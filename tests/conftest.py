@@ -21,11 +21,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlmodel import SQLModel
 from starlette.testclient import TestClient
 
 from app import db
+from app.auth import passwords
 from app.main import create_app
 from app.settings import Settings
 
@@ -34,6 +36,15 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 ARTEFACTS = Path(__file__).resolve().parent / "artefacts"
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 at its production cost is ~0.1–0.3 s a hash and tests hash hundreds; hashing and
+    verifying stay real (argon2id), only cheaper. `test_passwords` checks the real cost."""
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:

@@ -84,10 +84,26 @@ def test_wrong_password_shows_an_accessible_error_summary(
     assert accessibility_violations(page) == []
 
 
-def test_error_pages_are_accessible(page: Page, live_server: LiveServer) -> None:
+def test_other_pages_are_accessible(page: Page, live_server: LiveServer) -> None:
+    page.goto(live_server.url + "/mot-de-passe-oublie")
+    assert accessibility_violations(page) == []
     log_in(page, live_server, "relecteur@exemple.fr")
     response = page.goto(live_server.url + "/sections/99999")
     assert response is not None and response.status == 404
     assert accessibility_violations(page) == []
     page.goto(live_server.url + "/accessibilite")
     assert accessibility_violations(page) == []
+    page.goto(f"{live_server.url}/dossiers/{live_server.demo['dossier']}/equipe")
+    assert accessibility_violations(page) == []
+
+
+def test_admin_and_assignment_pages_are_accessible(page: Page, live_server: LiveServer) -> None:
+    log_in(page, live_server, "admin@exemple.fr")
+    for path in ("/admin/comptes", "/admin/courriels"):
+        page.goto(live_server.url + path)
+        assert accessibility_violations(page) == [], path
+    page.get_by_role("button", name="Se déconnecter").click()
+    log_in(page, live_server, "referente@exemple.fr")
+    page.goto(f"{live_server.url}/dossiers/{live_server.demo['dossier']}/attributions")
+    assert accessibility_violations(page) == []
+    screenshot(page, "attributions")
