@@ -14,6 +14,7 @@ from app.errors import Invalid, NotFound
 from app.services import accounts, demo, export, questionnaires
 from app.services.questionnaire_schema import QuestionnaireFileError
 from app.settings import Settings, SettingsError
+from app.templating import ROLE_LABELS
 
 
 def _database(settings: Settings) -> db.Database:
@@ -59,7 +60,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     print(f"Données de démonstration prêtes : dossier n° {ids.dossier}.")
     print(f"Comptes de démonstration (mot de passe : {args.password}) :")
     for email, name, role, admin in demo.PEOPLE:
-        label = "admin" if admin else str(role)
+        label = "administration" if admin else ROLE_LABELS[str(role)].lower()
         print(f"  {email:<26} {name} ({label})")
     return 0
 

@@ -74,6 +74,7 @@ def create_app(settings: Settings) -> Starlette:
                 SecurityMiddleware,
                 origin=settings.origin,
                 hsts=settings.https,
+                form_targets=origin_of(settings.oidc_issuer) if settings.oidc_enabled else "",
             )
         ],
     )
@@ -82,6 +83,11 @@ def create_app(settings: Settings) -> Starlette:
     app.state.limiter = ratelimit.limiter_for(settings.redis_url)
     app.state.oidc = OidcClient(settings) if settings.oidc_enabled else None
     return app
+
+
+def origin_of(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
 def app_from_env() -> Starlette:

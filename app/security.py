@@ -6,15 +6,20 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+
 # Everything is served from our origin: no CDN, no inline script or style (htmx's indicator
 # styles are turned off in base.html), no framing (clickjacking).
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
+def csp(form_targets: str = "") -> str:
+    """The policy; `form_targets` adds origins a form may lead to (logout at the OIDC provider:
+    browsers apply form-action to the redirects that follow a form submission)."""
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+        f"form-action 'self'{' ' + form_targets if form_targets else ''}; frame-ancestors 'none'"
+    )
+
+
 HEADERS = {
-    "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
@@ -31,10 +36,11 @@ class SecurityMiddleware:
     ambient cookie authority worth forging.
     """
 
-    def __init__(self, app: ASGIApp, origin: str, hsts: bool) -> None:
+    def __init__(self, app: ASGIApp, origin: str, hsts: bool, form_targets: str = "") -> None:
         self.app = app
         self.origin = origin
         self.hsts = hsts
+        self.headers = {"Content-Security-Policy": csp(form_targets), **HEADERS}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,7 +65,7 @@ class SecurityMiddleware:
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in HEADERS.items():
+                for name, value in self.headers.items():
                     headers.setdefault(name, value)
                 if self.hsts:
                     headers.setdefault("Strict-Transport-Security", "max-age=31536000")

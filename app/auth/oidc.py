@@ -119,7 +119,7 @@ class OidcClient:
         if "error" in params:
             raise OidcError("La connexion a été annulée ou refusée par le fournisseur d'identité.")
         pending = self._unsign(cookie)
-        if False:
+        if not params.get("state") or not hmac.compare_digest(params["state"], pending["state"]):
             raise OidcError(
                 "La réponse du fournisseur d'identité ne correspond à aucune connexion "
                 "en cours (paramètre state). Recommencez."

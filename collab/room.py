@@ -1,0 +1,246 @@
+"""A room: one Y document, the connections to it, and the rules of the protocol.
+
+No HTTP and no SQL here. A connection reaches the room through `Connection` (who it is, what it
+may do, a `Channel` to send bytes back); the room hands what must be stored to its `on_stored`
+hook, and the manager calls `acknowledge` once that is committed.
+
+Rules enforced here:
+- A connection joins the broadcast set only once its initial sync step 2 has been sent.
+- Writes (sync step 2 and updates) from a read-only connection are never applied, stored or
+  relayed. One that carries nothing the document lacks (an echo of the initial sync) is
+  ignored silently; anything else gets the protocol's permission-denied message.
+- Presence is stamped by the server: the `user` field others see is the authenticated
+  account's, and a connection may only speak for the awareness client ids it introduced.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Protocol
+
+from pycrdt import Doc, TransactionEvent, get_state
+
+from collab import protocol
+from collab.protocol import AwarenessEntry, ProtocolError
+
+log = logging.getLogger("arobase.collab")
+_EMPTY_UPDATE = b"\x00\x00"
+
+
+class Permission(IntEnum):
+    NONE = 0
+    READ = 1
+    WRITE = 2
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Who is behind a connection, as the gate authenticated them."""
+
+    user_id: int
+    name: str
+    color: str
+    session_id: str = ""
+
+
+class Channel(Protocol):
+    def send(self, data: bytes) -> None:
+        """Queue `data` for the client without waiting (a full queue closes the connection)."""
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the connection with a websocket close code."""
+
+
+_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class Connection:
+    peer: Peer
+    permission: Permission
+    channel: Channel
+    id: str = field(default_factory=lambda: f"c{next(_ids)}")
+    synced: bool = False
+    awareness_ids: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An update to persist: who sent it, through which connection, and the bytes."""
+
+    doc_name: str
+    user_id: int
+    connection_id: str
+    data: bytes
+
+
+StoredHook = Callable[["Room", Connection, Stored], None]
+
+
+class CrdtError(ValueError):
+    """The CRDT library refused the bytes (malformed update or state vector, or a panic)."""
+
+
+@contextmanager
+def crdt_guard(what: str) -> Iterator[None]:
+    """Turn the CRDT library's refusals of client bytes into CrdtError.
+
+    A Rust panic inside pycrdt surfaces as pyo3's PanicException, which derives from
+    BaseException (so `except Exception` misses it) and cannot be imported by name.
+    """
+    try:
+        yield
+    except ValueError as exc:
+        raise CrdtError(what) from exc
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise CrdtError(f"{what} (panic)") from exc
+
+
+class Room:
+    def __init__(self, name: str, doc: Doc[Any], on_stored: StoredHook) -> None:
+        self.name = name
+        self.doc = doc
+        self.connections: dict[str, Connection] = {}
+        self._on_stored = on_stored
+        self._captured: list[bytes] = []
+        self._awareness: dict[int, tuple[int, dict[str, Any], str]] = {}  # id → clock, state, conn
+        self._subscription = doc.observe(self._capture)
+
+    def _capture(self, event: TransactionEvent) -> None:
+        self._captured.append(event.update)
+
+    # Joining and leaving -------------------------------------------------------------------
+    def join(self, conn: Connection) -> None:
+        self.connections[conn.id] = conn
+        conn.channel.send(protocol.sync_step1(self.doc.get_state()))
+        if self._awareness:
+            conn.channel.send(protocol.awareness(self._awareness_snapshot()))
+
+    def leave(self, conn: Connection) -> None:
+        self.connections.pop(conn.id, None)
+        gone = [
+            AwarenessEntry(client_id, self._awareness.pop(client_id)[0] + 1, None)
+            for client_id in list(conn.awareness_ids)
+            if client_id in self._awareness
+        ]
+        if gone:
+            self._broadcast(protocol.awareness(protocol.encode_awareness(gone)))
+
+    @property
+    def empty(self) -> bool:
+        return not self.connections
+
+    # Receiving -----------------------------------------------------------------------------
+    def receive(self, conn: Connection, data: bytes) -> None:
+        """Handle one message; raises ProtocolError or CrdtError for bytes that are broken."""
+        message = protocol.decode(data)
+        if message.type == protocol.SYNC:
+            if message.step == protocol.SYNC_STEP1:
+                conn.channel.send(protocol.sync_step2(self._diff(message.payload)))
+                conn.synced = True
+            else:
+                self._write(conn, message.payload)
+        elif message.type == protocol.AWARENESS:
+            self._awareness_update(conn, message.payload)
+        else:  # QUERY_AWARENESS
+            conn.channel.send(protocol.awareness(self._awareness_snapshot()))
+
+    def _diff(self, state_vector: bytes) -> bytes:
+        with crdt_guard("invalid state vector"):
+            return self.doc.get_update(state_vector)
+
+    def _write(self, conn: Connection, update: bytes) -> None:
+        if conn.permission < Permission.WRITE:
+            if not self._is_echo(update):
+                conn.channel.send(protocol.permission_denied("lecture seule"))
+            return
+        self._captured.clear()
+        with crdt_guard("invalid update"):
+            self.doc.apply_update(update)
+        changes = [u for u in self._captured if u != _EMPTY_UPDATE]
+        self._captured.clear()
+        for change in changes:
+            self._broadcast(protocol.sync_update(change), skip=conn)
+            self._on_stored(self, conn, Stored(self.name, conn.peer.user_id, conn.id, change))
+
+    def _is_echo(self, update: bytes) -> bool:
+        """Does `update` insert nothing the document lacks? (Never applied either way.)"""
+        try:
+            with crdt_guard("invalid update"):
+                theirs = _decode_state(get_state(update))
+        except (CrdtError, ProtocolError):
+            return False
+        ours = _decode_state(self.doc.get_state())
+        return all(clock <= ours.get(client, 0) for client, clock in theirs.items())
+
+    # Presence ------------------------------------------------------------------------------
+    def _awareness_update(self, conn: Connection, payload: bytes) -> None:
+        accepted = []
+        for entry in protocol.decode_awareness(payload):
+            owner = self._awareness.get(entry.client_id)
+            if owner is not None and owner[2] != conn.id:
+                continue  # another connection's client id: no speaking for others
+            if entry.state is None:
+                self._awareness.pop(entry.client_id, None)
+                conn.awareness_ids.discard(entry.client_id)
+                accepted.append(entry)
+                continue
+            state = {**entry.state, "user": self._stamp(conn.peer)}
+            self._awareness[entry.client_id] = (entry.clock, state, conn.id)
+            conn.awareness_ids.add(entry.client_id)
+            accepted.append(AwarenessEntry(entry.client_id, entry.clock, state))
+        if accepted:
+            self._broadcast(protocol.awareness(protocol.encode_awareness(accepted)))
+
+    @staticmethod
+    def _stamp(peer: Peer) -> dict[str, Any]:
+        return {"name": peer.name, "color": peer.color, "id": peer.user_id}
+
+    def _awareness_snapshot(self) -> bytes:
+        return protocol.encode_awareness(
+            [
+                AwarenessEntry(cid, clock, state)
+                for cid, (clock, state, _) in self._awareness.items()
+            ]
+        )
+
+    def present(self) -> list[dict[str, Any]]:
+        return [state["user"] for _, state, _ in self._awareness.values()]
+
+    # Sending -------------------------------------------------------------------------------
+    def _broadcast(self, data: bytes, skip: Connection | None = None) -> None:
+        for conn in list(self.connections.values()):
+            if conn.synced and conn is not skip:
+                conn.channel.send(data)
+
+    def acknowledge(self, conn_ids: set[str], state_vector: bytes) -> None:
+        """Tell the senders of committed updates which state is now durable."""
+        message = protocol.durable(state_vector)
+        for conn_id in conn_ids:
+            conn = self.connections.get(conn_id)
+            if conn is not None:
+                conn.channel.send(message)
+
+    def close(self) -> None:
+        self.doc.unobserve(self._subscription)
+
+
+def _decode_state(state_vector: bytes) -> dict[int, int]:
+    reader = protocol.Reader(state_vector)
+    count = reader.var_uint()
+    clocks = {}
+    for _ in range(count):
+        client = reader.var_uint()
+        clocks[client] = reader.var_uint()
+    return clocks
+
+
+def is_protocol_error(exc: BaseException) -> bool:
+    return isinstance(exc, ProtocolError | CrdtError)
