@@ -131,6 +131,7 @@ def _run(handler: Handler, login: bool, request: Request, form: FormData | None)
                 _check_csrf(request, form, auth)
             response = handler(Ctx(request, db, settings, auth, form))
             queued = db.info.pop(mail.QUEUED, False)
+            rights_changed = db.info.pop(audit.RIGHTS_CHANGED, False)
     except Forbidden:
         # The refused request's own transaction was rolled back (it changes nothing); the
         # refusal itself is recorded in a transaction of its own.
@@ -142,6 +143,8 @@ def _run(handler: Handler, login: bool, request: Request, form: FormData | None)
                 target=f"{request.method} {request.url.path}",
             )
         raise
+    if rights_changed:
+        from_thread.run(request.app.state.collab_recheck)
     sender = getattr(request.app.state, "mailer", None)
     if queued and sender is not None:
         from_thread.run_sync(sender.wake)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from jinja2_fragments.starlette import Jinja2Blocks
@@ -12,9 +12,11 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from app import errors, ratelimit, templating
 from app.auth.oidc import OidcClient
+from app.collab_store import SessionGate, SqlStore
 from app.db import Database
 from app.routes import (
     admin,
@@ -30,6 +32,8 @@ from app.routes import (
 from app.security import SecurityMiddleware
 from app.services.mail import MailSender
 from app.settings import Settings
+from collab.endpoint import CollabEndpoint
+from collab.manager import Manager
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,18 +44,28 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.db = Database(settings.database_url)
+        app.state.db = database = Database(settings.database_url)
         app.state.mailer = None
+        gate = SessionGate(settings, database)
+        manager = Manager(SqlStore(database))
+        app.state.collab = manager
+        app.state.collab_endpoint = CollabEndpoint(manager, gate, settings.origin)
+
+        async def recheck() -> None:
+            await manager.reevaluate(lambda conn, name: gate.permission(conn.peer, name))
+
+        app.state.collab_recheck = recheck
         try:
-            if settings.smtp_url:
-                async with MailSender(settings, app.state.db).running() as sender:
-                    app.state.mailer = sender
-                    yield
-            else:
+            async with AsyncExitStack() as stack:
+                await stack.enter_async_context(manager.running())
+                if settings.smtp_url:
+                    app.state.mailer = await stack.enter_async_context(
+                        MailSender(settings, database).running()
+                    )
                 yield
         finally:
             app.state.limiter.close()
-            app.state.db.dispose()
+            database.dispose()
 
     routes = [
         *auth.routes,
@@ -64,6 +78,7 @@ def create_app(settings: Settings) -> Starlette:
         *admin.routes,
         *pages.routes,
         Mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static"),
+        Mount("/collab", app=_collab, name="collab"),
     ]
     app = Starlette(
         routes=routes,
@@ -83,6 +98,11 @@ def create_app(settings: Settings) -> Starlette:
     app.state.limiter = ratelimit.limiter_for(settings.redis_url)
     app.state.oidc = OidcClient(settings) if settings.oidc_enabled else None
     return app
+
+
+async def _collab(scope: Scope, receive: Receive, send: Send) -> None:
+    """/collab/{document}: the endpoint lives in the lifespan, with the manager it serves."""
+    await scope["app"].state.collab_endpoint(scope, receive, send)
 
 
 def origin_of(url: str) -> str:

@@ -65,10 +65,9 @@ def open_session(
     return token
 
 
-def resolve(session: Session, settings: Settings, token: str | None) -> Authenticated | None:
-    if not token:
-        return None
-    row = session.get(UserSession, _digest(token))
+def live_user(session: Session, settings: Settings, session_id: str) -> User | None:
+    """The account of a session that is still valid (not revoked, expired, idle or disabled)."""
+    row = session.get(UserSession, session_id)
     if row is None or row.revoked_at is not None:
         return None
     now = utcnow()
@@ -76,8 +75,17 @@ def resolve(session: Session, settings: Settings, token: str | None) -> Authenti
     if now >= row.expires_at or now >= idle_limit:
         return None
     user = session.get(User, row.user_id)
-    if user is None or not user.is_active:
+    return user if user is not None and user.is_active else None
+
+
+def resolve(session: Session, settings: Settings, token: str | None) -> Authenticated | None:
+    if not token:
         return None
+    user = live_user(session, settings, _digest(token))
+    row = session.get(UserSession, _digest(token))
+    if user is None or row is None:
+        return None
+    now = utcnow()
     if now - row.last_seen_at >= _TOUCH_EVERY:
         row.last_seen_at = now
         session.add(row)

@@ -17,6 +17,8 @@ from sqlmodel import Session, col, select
 from app.models import AuditEvent, User
 
 _CHAIN_LOCK = 0x4172_6F62  # "Arob": the advisory lock key of the audit chain
+RIGHTS_CHANGED = "arobase.rights_changed"
+_RIGHTS_CHANGES = {"membre", "section", "referent", "invitation", "user", "dossier"}
 
 
 def record(
@@ -45,6 +47,8 @@ def record(
     event.hash = event_hash(event)
     session.add(event)
     session.flush()
+    if kind.split(".", 1)[0] in _RIGHTS_CHANGES or kind in ("auth.logout", "password.reset"):
+        session.info[RIGHTS_CHANGED] = True  # open editing connections are re-checked
     return event
 
 

@@ -1,0 +1,104 @@
+"""Co-editing through the real server: convergence, rights, durability, presence, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlmodel import col, select
+
+from app.models import DocUpdate
+from app.services import answers, documents
+
+from .conftest import Live
+from .yclient import YClient, presence_names, run
+
+
+def stored_updates(live: Live, index: int = 0) -> list[DocUpdate]:
+    name = live.w.sections[index].doc_name
+    with live.db.session() as session:
+        return list(
+            session.exec(
+                select(DocUpdate).where(DocUpdate.doc_name == name).order_by(col(DocUpdate.id))
+            )
+        )
+
+
+def test_two_writers_converge_and_every_update_is_stored_and_attributed(live: Live) -> None:
+    async def scenario() -> None:
+        url = live.section_url(0)
+        ref, prod = live.cookie(live.w.referent.email), live.cookie(live.w.producteur.email)
+        async with YClient(url, ref, live.url) as a, YClient(url, prod, live.url) as b:
+            await a.synced.wait()
+            await b.synced.wait()
+            a.append_paragraph("gouvernance.strategie", "Première phrase.")
+            b.set_answer("gouvernance.budget", 42000.0)
+            await a.wait(lambda: a.answers().get("gouvernance.budget") == 42000.0)
+            await b.wait(lambda: "Première phrase." in b.rich_text("gouvernance.strategie"))
+            await a.wait(a.saved, what="a's durable ack")
+            await b.wait(b.saved, what="b's durable ack")
+
+    run(scenario())
+    rows = stored_updates(live)
+    assert {r.user_id for r in rows} == {live.w.referent.id, live.w.producteur.id}
+    with live.db.session() as session:
+        doc = documents.load(session, live.w.sections[0].doc_name)
+    assert "Première phrase." in str(doc.get("gouvernance.strategie", type=answers.XmlFragment))
+
+
+def test_a_read_only_connection_never_changes_anything(live: Live) -> None:
+    async def scenario() -> None:
+        url = live.section_url(0)
+        writer_cookie = live.cookie(live.w.producteur.email)
+        reader_cookie = live.cookie(live.w.relecteur.email)
+        async with YClient(url, writer_cookie, live.url) as writer:
+            await writer.synced.wait()
+            writer.set_answer("gouvernance.budget", 1.0)
+            await writer.wait(writer.saved)
+            async with YClient(url, reader_cookie, live.url) as reader:
+                await reader.synced.wait()
+                assert reader.answers() == {"gouvernance.budget": 1.0}
+                assert reader.denied == []  # the echo of the initial sync is not a violation
+                reader.set_answer("gouvernance.budget", 666.0)
+                reader.append_paragraph("gouvernance.strategie", "Intrusion")
+                await reader.wait(lambda: len(reader.denied) >= 1, what="permission denied")
+                writer.set_answer("gouvernance.elu", True)  # the room goes on
+                await reader.wait(lambda: reader.answers().get("gouvernance.elu") is True)
+                assert reader.durable == {}
+            await asyncio.sleep(0.2)
+            assert writer.answers()["gouvernance.budget"] == 1.0
+            assert "Intrusion" not in writer.rich_text("gouvernance.strategie")
+
+    run(scenario())
+    assert {r.user_id for r in stored_updates(live)} == {live.w.producteur.id}
+    with live.db.session() as session:
+        doc = documents.load(session, live.w.sections[0].doc_name)
+    assert doc.get("answers", type=answers.Map).to_py() == {
+        "gouvernance.budget": 1.0,
+        "gouvernance.elu": True,
+    }
+
+
+def test_presence_is_stamped_by_the_server(live: Live) -> None:
+    async def scenario() -> None:
+        url = live.section_url(0)
+        async with (
+            YClient(url, live.cookie(live.w.producteur.email), live.url) as a,
+            YClient(url, live.cookie(live.w.relecteur.email), live.url) as b,
+        ):
+            await a.synced.wait()
+            await b.synced.wait()
+            await a.set_presence({"user": {"name": "Le Maire", "color": "#000"}, "cursor": 3})
+            await b.wait(lambda: "Paul Producteur" in presence_names(b), what="a's presence")
+            assert "Le Maire" not in presence_names(b)
+            # b may not speak for a's client id.
+            await b.set_presence({"user": {"name": "x"}}, client_id=a.doc.client_id, clock=9)
+            await b.set_presence({"cursor": 1})
+            await a.wait(lambda: "Rose Relectrice" in presence_names(a))
+            assert a.awareness[a.doc.client_id]["user"]["name"] == "Paul Producteur"  # type: ignore[index]
+        # when a leaves, b sees it gone (checked from a third client)
+        async with YClient(url, live.cookie(live.w.referent.email), live.url) as c:
+            await c.synced.wait()
+            await asyncio.sleep(0.1)
+            assert presence_names(c) <= {"Rita Référente"}
+
+    run(scenario())

@@ -1,0 +1,70 @@
+"""Rights change live: open connections follow assignments, roles and memberships at once."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import httpx
+
+from .conftest import Live
+from .yclient import YClient, run
+
+_CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+
+
+def post_as_referent(live: Live, path: str, data: dict[str, str]) -> None:
+    with httpx.Client(base_url=live.url) as client:
+        client.post(
+            "/login", data={"email": live.w.referent.email, "password": "correct horse battery"}
+        )
+        match = _CSRF.search(client.get("/dossiers").text)
+        assert match
+        response = client.post(
+            path, data={**data, "csrf_token": match.group(1)}, headers={"Origin": live.url}
+        )
+        assert response.status_code == 303, response.text
+
+
+def test_removing_a_member_closes_their_connection(live: Live) -> None:
+    async def scenario() -> None:
+        async with YClient(
+            live.section_url(0), live.cookie(live.w.producteur.email), live.url
+        ) as prod:
+            await prod.synced.wait()
+            await asyncio.to_thread(
+                post_as_referent,
+                live,
+                f"/dossiers/{live.w.dossier.id}/membres/{live.w.producteur.id}/retirer",
+                {},
+            )
+            await prod.wait(lambda: prod.closed is not None, what="the connection to close")
+            assert prod.closed is not None and prod.closed[0] == 4403
+
+    run(scenario())
+
+
+def test_losing_a_section_turns_the_connection_read_only(live: Live) -> None:
+    async def scenario() -> None:
+        url = live.section_url(0)
+        async with (
+            YClient(url, live.cookie(live.w.producteur.email), live.url) as prod,
+            YClient(url, live.cookie(live.w.referent.email), live.url) as ref,
+        ):
+            await prod.synced.wait()
+            await ref.synced.wait()
+            prod.set_answer("gouvernance.budget", 1.0)
+            await ref.wait(lambda: ref.answers().get("gouvernance.budget") == 1.0)
+            await asyncio.to_thread(
+                post_as_referent,
+                live,
+                f"/dossiers/{live.w.dossier.id}/attributions",
+                {},
+            )  # no owner left for any section
+            await prod.wait(lambda: prod.denied == ["lecture seule"], what="downgrade notice")
+            prod.set_answer("gouvernance.budget", 2.0)
+            await asyncio.sleep(0.3)
+            assert ref.answers()["gouvernance.budget"] == 1.0
+            assert prod.closed is None  # still reading
+
+    run(scenario())
