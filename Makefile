@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 BROWSER_DEPS := tests/browser/node_modules/.installed
 DEMO_DB := sqlite:///$(CURDIR)/var/arobase.db
 
-.PHONY: run setup test lint format services browser-deps bench clean
+.PHONY: run setup test lint format services browser-deps bench clean assets
 
 run: setup
 	AROBASE_DATABASE_URL=$${AROBASE_DATABASE_URL:-$(DEMO_DB)} $(BIN)/arobase db upgrade
@@ -48,3 +48,6 @@ format: setup
 
 clean:
 	rm -rf $(VENV) var tests/browser/node_modules tests/artefacts
+
+bench: setup
+	$(BIN)/python tests/perf/bench.py --repeats $${REPEATS:-2}

@@ -102,3 +102,24 @@ def test_presence_is_stamped_by_the_server(live: Live) -> None:
             assert presence_names(c) <= {"Rita Référente"}
 
     run(scenario())
+
+
+def test_twenty_simultaneous_first_joins_all_sync(live: Live) -> None:
+    """A room is opened once, behind a lock: no joiner hangs (a known pitfall of peers)."""
+
+    async def scenario() -> None:
+        url = live.section_url(1)
+        cookies = [live.cookie(email) for email in (live.w.referent.email, live.w.admin.email)]
+        clients = [YClient(url, cookies[i % 2], live.url) for i in range(20)]
+        await asyncio.gather(*(c.__aenter__() for c in clients))
+        await asyncio.wait_for(asyncio.gather(*(c.synced.wait() for c in clients)), 10)
+        clients[0].set_answer("services.portail", "https://a.fr")
+        await asyncio.gather(
+            *(
+                c.wait(lambda c=c: c.answers().get("services.portail") == "https://a.fr")
+                for c in clients
+            )
+        )
+        await asyncio.gather(*(c.__aexit__(None, None, None) for c in clients))
+
+    run(scenario())
