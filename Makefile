@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BROWSER_DEPS := tests/browser/node_modules/.installed
+EDITOR_DEPS := static/editor/node_modules/.installed
 DEMO_DB := sqlite:///$(CURDIR)/var/arobase.db
 
 .PHONY: run setup test lint format services browser-deps bench clean assets
@@ -34,7 +35,12 @@ $(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
 browser-deps: $(BROWSER_DEPS)
 	bash .ci/chromium
 
-test: setup services browser-deps
+$(EDITOR_DEPS): static/editor/package.json static/editor/package-lock.json
+	cd static/editor && npm ci --no-audit --no-fund --silent
+	touch $@
+
+test: setup services browser-deps $(EDITOR_DEPS)
+	cd static/editor && npm test --silent
 	$(BIN)/pytest
 
 lint: setup
@@ -47,7 +53,12 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) var tests/browser/node_modules tests/artefacts
+	rm -rf $(VENV) var tests/browser/node_modules static/editor/node_modules tests/artefacts
 
 bench: setup
 	$(BIN)/python tests/perf/bench.py --repeats $${REPEATS:-2}
+
+# Rebuild the editor island from its sources and lock file (the built bundle is committed, so
+# running Arobase needs no Node).
+assets: $(EDITOR_DEPS)
+	cd static/editor && npm run build

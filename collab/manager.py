@@ -35,7 +35,7 @@ def new_doc() -> Doc:  # type: ignore[type-arg]
 class _Pending:
     room: Room
     connection_id: str
-    stored: Stored
+    stored: Stored | None  # None: nothing to store, only an acknowledgement to send
     state_vector: bytes  # the document's state right after this update was applied
 
 
@@ -115,7 +115,7 @@ class Manager:
         return [(room, conn) for room in self.rooms.values() for conn in room.connections.values()]
 
     # Storing ---------------------------------------------------------------------------------
-    def _on_stored(self, room: Room, conn: Connection, stored: Stored) -> None:
+    def _on_stored(self, room: Room, conn: Connection, stored: Stored | None) -> None:
         self._pending.append(_Pending(room, conn.id, stored, room.doc.get_state()))
         self._wake.set()
 
@@ -138,20 +138,23 @@ class Manager:
             batch, self._pending = self._pending, []
             if not batch:
                 return True
+            entries = [p.stored for p in batch if p.stored is not None]
             try:
-                ids = await anyio.to_thread.run_sync(self.store.append, [p.stored for p in batch])
+                ids = await anyio.to_thread.run_sync(self.store.append, entries) if entries else []
             except Exception:  # the flush loop's top-level handler: keep them for a retry
                 log.warning("storing %d updates failed; will retry", len(batch), exc_info=True)
                 self._pending = batch + self._pending
                 self.stats.failed_flushes += 1
                 return False
             self.stats.flushes += 1
-            self.stats.updates_stored += len(batch)
+            self.stats.updates_stored += len(entries)
             acks: dict[str, tuple[Room, set[str], bytes]] = {}
-            for pending, row_id in zip(batch, ids, strict=True):
+            row_ids = iter(ids)
+            for pending in batch:
                 name = pending.room.name
-                self._last_ids[name] = row_id
-                self._since_checkpoint[name] = self._since_checkpoint.get(name, 0) + 1
+                if pending.stored is not None:
+                    self._last_ids[name] = next(row_ids)
+                    self._since_checkpoint[name] = self._since_checkpoint.get(name, 0) + 1
                 senders = acks.get(name, (pending.room, set(), b""))[1]
                 senders.add(pending.connection_id)
                 acks[name] = (pending.room, senders, pending.state_vector)
@@ -160,7 +163,7 @@ class Manager:
             due = [
                 room
                 for room, _, _ in acks.values()
-                if self._since_checkpoint[room.name] >= self.checkpoint_every
+                if self._since_checkpoint.get(room.name, 0) >= self.checkpoint_every
             ]
         for room in due:
             await self._checkpoint(room)

@@ -79,7 +79,9 @@ class Stored:
     data: bytes
 
 
-StoredHook = Callable[["Room", Connection, Stored], None]
+# Called with None when a writer's message brought nothing new: it still deserves to learn what
+# is durable (after a reconnection its earlier acknowledgement may have gone to a dead socket).
+StoredHook = Callable[["Room", Connection, "Stored | None"], None]
 
 
 class CrdtError(ValueError):
@@ -166,6 +168,8 @@ class Room:
             self.doc.apply_update(update)
         changes = [u for u in self._captured if u != _EMPTY_UPDATE]
         self._captured.clear()
+        if not changes:
+            self._on_stored(self, conn, None)
         for change in changes:
             self._broadcast(protocol.sync_update(change), skip=conn)
             self._on_stored(self, conn, Stored(self.name, conn.peer.user_id, conn.id, change))

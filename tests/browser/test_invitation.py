@@ -59,5 +59,5 @@ def test_invite_a_producteur_who_joins(
     expect(newcomer.get_by_text("Vous pouvez rédiger cette section")).to_be_visible()
     newcomer.goto(f"{live_server.url}/sections/{sections[0]['id']}")
     expect(newcomer.get_by_role("heading", level=1)).to_have_text(sections[0]["titre"])
-    expect(newcomer.get_by_text("Lecture seule")).to_be_visible()
+    expect(newcomer.locator("dd", has_text="Lecture seule")).to_be_visible()
     newcomer.context.close()

@@ -123,3 +123,25 @@ def test_twenty_simultaneous_first_joins_all_sync(live: Live) -> None:
         await asyncio.gather(*(c.__aexit__(None, None, None) for c in clients))
 
     run(scenario())
+
+
+def test_a_writer_resending_known_updates_still_learns_what_is_durable(live: Live) -> None:
+    """After a reconnection its earlier acknowledgement may have gone to the dead socket."""
+
+    async def scenario() -> None:
+        url = live.section_url(0)
+        cookie = live.cookie(live.w.producteur.email)
+        async with YClient(url, cookie, live.url) as first:
+            await first.synced.wait()
+            first.set_answer("gouvernance.budget", 3.0)
+            await first.wait(first.saved)
+        again = YClient(url, cookie, live.url)
+        again.doc.apply_update(first.doc.get_update())  # the same edits, as after a reconnect
+        async with again:
+            await again.synced.wait()
+            await again.wait(
+                lambda: again.durable.get(first.doc.client_id, 0) >= 1,
+                what="an acknowledgement for known updates",
+            )
+
+    run(scenario())

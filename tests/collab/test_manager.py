@@ -14,6 +14,8 @@ from collab.manager import Manager
 from collab.room import Connection, Peer, Permission
 from collab.store import MemoryStore
 
+from .yclient import run
+
 
 class Recorder:
     """A Channel that keeps what the room sends."""
@@ -68,7 +70,7 @@ def test_acks_follow_the_commit_and_outages_delay_them(interval: float) -> None:
             ack = protocol.Reader(conn.channel.durable()[-1][1:]).var_bytes()  # type: ignore[attr-defined]
             assert ack == room.doc.get_state()
 
-    anyio.run(scenario)
+    run(scenario())
 
 
 def test_one_transaction_for_many_rooms() -> None:
@@ -94,7 +96,7 @@ def test_one_transaction_for_many_rooms() -> None:
                     await anyio.sleep(0.01)
         assert calls[0] == 5  # all five rooms in the first flush
 
-    anyio.run(scenario)
+    run(scenario())
 
 
 def test_rooms_reload_from_checkpoint_and_tail() -> None:
@@ -118,7 +120,7 @@ def test_rooms_reload_from_checkpoint_and_tail() -> None:
             room = await reopened.join("section-9", conn)
             assert str(room.doc.get("t", type=Text)) == str(client.get("t", type=Text))
 
-    anyio.run(scenario)
+    run(scenario())
 
 
 def test_random_concurrent_edits_converge() -> None:
@@ -166,4 +168,4 @@ def test_random_concurrent_edits_converge() -> None:
             maps = [d.get("answers", type=Map).to_py() for d in docs]
             assert all(m == room.doc.get("answers", type=Map).to_py() for m in maps)
 
-    anyio.run(scenario)
+    run(scenario())
