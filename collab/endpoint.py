@@ -46,7 +46,7 @@ class Limits:
     rate: float = 100.0  # messages a second, sustained
     burst: int = 400  # messages allowed in a burst
     connections_per_user: int = 20
-    send_queue: int = 512  # messages buffered for one client
+    send_queue: int = 2048  # messages buffered for one client before it counts as not reading
 
 
 class _QueueChannel:
