@@ -7,12 +7,12 @@ from http.cookies import SimpleCookie
 
 import anyio
 from sqlalchemy import func
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from app import policy
 from app.auth import sessions
 from app.db import Database
-from app.models import DocCheckpoint, DocUpdate, Section
+from app.models import DocCheckpoint, DocUpdate, Section, User
 from app.policy import Action
 from app.services import dossiers
 from app.settings import Settings
@@ -81,46 +81,51 @@ class SessionGate:
         self.settings = settings
         self.database = database
 
-    async def authenticate(self, headers: Mapping[str, str]) -> Peer | None:
-        cookie = SimpleCookie()
+    async def admit(
+        self, headers: Mapping[str, str], doc_name: str
+    ) -> tuple[Peer | None, Permission]:
+        cookie: SimpleCookie = SimpleCookie()
         try:
             cookie.load(headers.get("cookie", ""))
         except Exception:  # noqa: BLE001 - a malformed Cookie header is just no session
-            return None
+            return None, Permission.NONE
         morsel = cookie.get(sessions.COOKIE_NAME)
         if morsel is None:
-            return None
-        return await anyio.to_thread.run_sync(self._peer, morsel.value)
+            return None, Permission.NONE
+        return await anyio.to_thread.run_sync(self._admit, morsel.value, doc_name)
 
-    def _peer(self, token: str) -> Peer | None:
+    def _admit(self, token: str, doc_name: str) -> tuple[Peer | None, Permission]:
+        # Read-only on purpose: a handshake does not refresh the session's last activity, so
+        # joins never wait for the writer lock that the group commit holds.
+        session_id = sessions.digest(token)
         with self.database.session() as session:
-            auth = sessions.resolve(session, self.settings, token)
-            if auth is None or auth.user.id is None:
-                return None
-            return Peer(
-                user_id=auth.user.id,
-                name=auth.user.name,
-                color=PALETTE[auth.user.id % len(PALETTE)],
-                session_id=auth.session_id,
-            )
+            user = sessions.live_user(session, self.settings, session_id)
+            if user is None or user.id is None:
+                return None, Permission.NONE
+            peer = Peer(user.id, user.name, PALETTE[user.id % len(PALETTE)], session_id)
+            return peer, self._rights(session, user, doc_name)
 
     async def permission(self, peer: Peer, doc_name: str) -> Permission:
         return await anyio.to_thread.run_sync(self._permission, peer, doc_name)
 
     def _permission(self, peer: Peer, doc_name: str) -> Permission:
-        section_id = int(doc_name.removeprefix("section-"))
         with self.database.session() as session:
             # A logged-out, expired or disabled session loses its connections too.
             user = sessions.live_user(session, self.settings, peer.session_id)
             if user is None:
                 return Permission.NONE
-            section = session.get(Section, section_id)
-            if section is None:
-                return Permission.NONE
-            ref = dossiers.ref(session, section.dossier_id)
-            facts = policy.facts_for(session, user, ref.dossier, section)
-            if policy.can(facts, Action.SECTION_WRITE):
-                return Permission.WRITE
-            if policy.can(facts, Action.SECTION_READ):
-                return Permission.READ
+            return self._rights(session, user, doc_name)
+
+    @staticmethod
+    def _rights(session: Session, user: User, doc_name: str) -> Permission:
+        section_id = int(doc_name.removeprefix("section-"))
+        section = session.get(Section, section_id)
+        if section is None:
             return Permission.NONE
+        ref = dossiers.ref(session, section.dossier_id)
+        facts = policy.facts_for(session, user, ref.dossier, section)
+        if policy.can(facts, Action.SECTION_WRITE):
+            return Permission.WRITE
+        if policy.can(facts, Action.SECTION_READ):
+            return Permission.READ
+        return Permission.NONE

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import errors, ratelimit, templating
 from app.auth.oidc import OidcClient
@@ -85,12 +85,13 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
         exception_handlers=errors.handlers(),
         middleware=[
+            Middleware(CollabShortcut),
             Middleware(
                 SecurityMiddleware,
                 origin=settings.origin,
                 hsts=settings.https,
                 form_targets=origin_of(settings.oidc_issuer) if settings.oidc_enabled else "",
-            )
+            ),
         ],
     )
     app.state.settings = settings
@@ -103,6 +104,20 @@ def create_app(settings: Settings) -> Starlette:
 async def _collab(scope: Scope, receive: Receive, send: Send) -> None:
     """/collab/{document}: the endpoint lives in the lifespan, with the manager it serves."""
     await scope["app"].state.collab_endpoint(scope, receive, send)
+
+
+class CollabShortcut:
+    """Hands /collab websockets to the endpoint before Starlette's exception middleware and
+    router, which would otherwise wrap every message sent — the hot path of every keystroke."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"].startswith("/collab/"):
+            await _collab(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def origin_of(url: str) -> str:

@@ -9,10 +9,12 @@ queue: a client that stops reading is disconnected instead of stalling its room.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import anyio
@@ -50,22 +52,27 @@ class Limits:
 
 
 class _QueueChannel:
-    """Outbound side of one connection: a bounded queue drained by the writer task."""
+    """Outbound side of one connection: a bounded queue drained by the writer task.
+
+    A plain deque and an asyncio.Event rather than an anyio memory stream: this is on the path of
+    every message to every recipient, and the stream's per-item checkpoints cost measurably.
+    """
 
     def __init__(self, size: int) -> None:
-        self.send_stream, self.receive_stream = anyio.create_memory_object_stream[bytes](size)
+        self.size = size
+        self.queue: deque[bytes] = deque()
+        self.ready = asyncio.Event()
         self.closing: tuple[int, str] | None = None
         self.group: TaskGroup | None = None
 
     def send(self, data: bytes) -> None:
         if self.closing is not None:
             return
-        try:
-            self.send_stream.send_nowait(data)
-        except anyio.WouldBlock:
+        if len(self.queue) >= self.size:
             self.close(SLOW_READER, "client trop lent")
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass  # the connection is ending
+            return
+        self.queue.append(data)
+        self.ready.set()
 
     def close(self, code: int, reason: str) -> None:
         if self.closing is None:
@@ -129,10 +136,9 @@ class CollabEndpoint:
             return FORBIDDEN
         if not DOC_NAME.match(name):
             return NOT_FOUND
-        peer = await self.gate.authenticate(headers)
+        peer, permission = await self.gate.admit(headers, name)
         if peer is None:
             return UNAUTHENTICATED
-        permission = await self.gate.permission(peer, name)
         if permission == Permission.NONE:
             return FORBIDDEN
         if self._per_user.get(peer.user_id, 0) >= self.limits.connections_per_user:
@@ -151,8 +157,7 @@ class CollabEndpoint:
                 await self._read(conn, room, receive)
                 group.cancel_scope.cancel()
         finally:
-            channel.send_stream.close()
-            channel.receive_stream.close()
+            channel.queue.clear()
             with anyio.CancelScope(shield=True):
                 await self.manager.leave(room, conn)
                 if channel.closing is not None:
@@ -162,8 +167,11 @@ class CollabEndpoint:
 
     async def _write(self, channel: _QueueChannel, send: Send) -> None:
         try:
-            async for data in channel.receive_stream:
-                await send({"type": "websocket.send", "bytes": data})
+            while True:
+                await channel.ready.wait()
+                channel.ready.clear()
+                while channel.queue:
+                    await send({"type": "websocket.send", "bytes": channel.queue.popleft()})
         except OSError:  # the client went away; the reader sees the disconnect
             channel.close(GOING_AWAY, "")
 

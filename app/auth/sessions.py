@@ -32,7 +32,7 @@ class Authenticated:
     csrf_token: str
 
 
-def _digest(token: str) -> str:
+def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -51,7 +51,7 @@ def open_session(
     now = utcnow()
     session.add(
         UserSession(
-            id=_digest(token),
+            id=digest(token),
             user_id=user.id,  # type: ignore[arg-type]
             created_at=now,
             last_seen_at=now,
@@ -81,8 +81,8 @@ def live_user(session: Session, settings: Settings, session_id: str) -> User | N
 def resolve(session: Session, settings: Settings, token: str | None) -> Authenticated | None:
     if not token:
         return None
-    user = live_user(session, settings, _digest(token))
-    row = session.get(UserSession, _digest(token))
+    user = live_user(session, settings, digest(token))
+    row = session.get(UserSession, digest(token))
     if user is None or row is None:
         return None
     now = utcnow()
@@ -95,7 +95,7 @@ def resolve(session: Session, settings: Settings, token: str | None) -> Authenti
 def close(session: Session, token: str | None) -> UserSession | None:
     if not token:
         return None
-    row = session.get(UserSession, _digest(token))
+    row = session.get(UserSession, digest(token))
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
         session.add(row)
