@@ -6,13 +6,14 @@ from collections.abc import Mapping
 from http.cookies import SimpleCookie
 
 import anyio
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
 from app import policy
 from app.auth import sessions
 from app.db import Database
 from app.models import DocCheckpoint, DocUpdate, Section, User
+from app.models._base import utcnow
 from app.policy import Action
 from app.services import dossiers
 from app.settings import Settings
@@ -45,19 +46,24 @@ class SqlStore:
         return Loaded(updates, int(last or 0), len(rows))
 
     def append(self, entries: list[Stored]) -> list[int]:
-        with self.database.session() as session:
-            rows = [
-                DocUpdate(
-                    doc_name=e.doc_name,
-                    user_id=e.user_id,
-                    connection_id=e.connection_id,
-                    data=e.data,
-                )
-                for e in entries
-            ]
-            session.add_all(rows)
-            session.flush()
-            return [int(row.id or 0) for row in rows]
+        # Core INSERT … RETURNING rather than ORM objects: this runs for every group commit.
+        now = utcnow()
+        rows = [
+            {
+                "doc_name": e.doc_name,
+                "user_id": e.user_id,
+                "connection_id": e.connection_id,
+                "created_at": now,
+                "data": e.data,
+            }
+            for e in entries
+        ]
+        table = DocUpdate.__table__  # type: ignore[attr-defined]
+        with self.database.engine.begin() as connection:
+            result = connection.execute(
+                insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+            )
+            return [int(row_id) for (row_id,) in result]
 
     def checkpoint(self, doc_name: str, state: bytes, upto_id: int) -> None:
         with self.database.session() as session:
