@@ -7,15 +7,25 @@ from http.cookies import SimpleCookie
 
 import anyio
 from sqlalchemy import func, insert
-from sqlmodel import Session, col, select
+from sqlalchemy import select as sql_select  # sqlmodel's select takes at most 4 entities
+from sqlmodel import col, select
 
 from app import policy
 from app.auth import sessions
 from app.db import Database
-from app.models import DocCheckpoint, DocUpdate, Section, User
+from app.models import (
+    Affectation,
+    DocCheckpoint,
+    DocUpdate,
+    Dossier,
+    Membre,
+    Role,
+    Section,
+    User,
+    UserSession,
+)
 from app.models._base import utcnow
 from app.policy import Action
-from app.services import dossiers
 from app.settings import Settings
 from collab.room import Peer, Permission, Stored
 from collab.store import Loaded
@@ -101,37 +111,63 @@ class SessionGate:
         return await anyio.to_thread.run_sync(self._admit, morsel.value, doc_name)
 
     def _admit(self, token: str, doc_name: str) -> tuple[Peer | None, Permission]:
-        # Read-only on purpose: a handshake does not refresh the session's last activity, so
-        # joins never wait for the writer lock that the group commit holds.
-        session_id = sessions.digest(token)
-        with self.database.session() as session:
-            user = sessions.live_user(session, self.settings, session_id)
-            if user is None or user.id is None:
-                return None, Permission.NONE
-            peer = Peer(user.id, user.name, PALETTE[user.id % len(PALETTE)], session_id)
-            return peer, self._rights(session, user, doc_name)
+        return self._decide(sessions.digest(token), doc_name)
 
     async def permission(self, peer: Peer, doc_name: str) -> Permission:
-        return await anyio.to_thread.run_sync(self._permission, peer, doc_name)
+        _, permission = await anyio.to_thread.run_sync(self._decide, peer.session_id, doc_name)
+        return permission
 
-    def _permission(self, peer: Peer, doc_name: str) -> Permission:
+    def _decide(self, session_id: str, doc_name: str) -> tuple[Peer | None, Permission]:
+        """One read-only query for the session, the account, the section, the dossier's state,
+        the membership and the ownership; the policy decides from those facts.
+
+        Read-only on purpose: a handshake does not refresh the session's last activity, so joins
+        never wait for the writer lock that the group commit holds.
+        """
+        section_id = int(doc_name.removeprefix("section-"))
+        query = (
+            sql_select(
+                UserSession, User, Section, col(Dossier.etat), col(Membre.role), col(Affectation.id)
+            )
+            .join(User, col(User.id) == UserSession.user_id)
+            .join(Section, col(Section.id) == section_id)
+            .join(Dossier, col(Dossier.id) == Section.dossier_id)
+            .outerjoin(
+                Membre,
+                (col(Membre.dossier_id) == Dossier.id)
+                & (col(Membre.user_id) == User.id)
+                & col(Membre.removed_at).is_(None),
+            )
+            .outerjoin(
+                Affectation,
+                (col(Affectation.section_id) == Section.id) & (col(Affectation.user_id) == User.id),
+            )
+            .where(col(UserSession.id) == session_id)
+        )
         with self.database.session() as session:
-            # A logged-out, expired or disabled session loses its connections too.
-            user = sessions.live_user(session, self.settings, peer.session_id)
-            if user is None:
-                return Permission.NONE
-            return self._rights(session, user, doc_name)
+            row = session.execute(query).first()
+            if row is None:  # no such session, or no such section
+                user = sessions.live_user(session, self.settings, session_id)
+                return (self._peer(user, session_id) if user else None), Permission.NONE
+        user_session, user, section, state, role, owned = row
+        if not sessions.still_valid(user_session, self.settings) or not user.is_active:
+            return None, Permission.NONE
+        facts = policy.Facts(
+            user=user,
+            dossier_state=state,
+            role=Role(role) if role else None,
+            owns_section=owned is not None,
+            section_status=section.statut,
+        )
+        if policy.can(facts, Action.SECTION_WRITE):
+            permission = Permission.WRITE
+        elif policy.can(facts, Action.SECTION_READ):
+            permission = Permission.READ
+        else:
+            permission = Permission.NONE
+        return self._peer(user, session_id), permission
 
     @staticmethod
-    def _rights(session: Session, user: User, doc_name: str) -> Permission:
-        section_id = int(doc_name.removeprefix("section-"))
-        section = session.get(Section, section_id)
-        if section is None:
-            return Permission.NONE
-        ref = dossiers.ref(session, section.dossier_id)
-        facts = policy.facts_for(session, user, ref.dossier, section)
-        if policy.can(facts, Action.SECTION_WRITE):
-            return Permission.WRITE
-        if policy.can(facts, Action.SECTION_READ):
-            return Permission.READ
-        return Permission.NONE
+    def _peer(user: User, session_id: str) -> Peer:
+        user_id = user.id or 0
+        return Peer(user_id, user.name, PALETTE[user_id % len(PALETTE)], session_id)

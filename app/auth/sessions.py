@@ -65,14 +65,19 @@ def open_session(
     return token
 
 
+def still_valid(row: UserSession, settings: Settings) -> bool:
+    """Not revoked, not past its maximum age, not idle for too long."""
+    if row.revoked_at is not None:
+        return False
+    now = utcnow()
+    idle_limit = row.last_seen_at + timedelta(seconds=settings.session_idle_timeout)
+    return now < row.expires_at and now < idle_limit
+
+
 def live_user(session: Session, settings: Settings, session_id: str) -> User | None:
     """The account of a session that is still valid (not revoked, expired, idle or disabled)."""
     row = session.get(UserSession, session_id)
-    if row is None or row.revoked_at is not None:
-        return None
-    now = utcnow()
-    idle_limit = row.last_seen_at + timedelta(seconds=settings.session_idle_timeout)
-    if now >= row.expires_at or now >= idle_limit:
+    if row is None or not still_valid(row, settings):
         return None
     user = session.get(User, row.user_id)
     return user if user is not None and user.is_active else None
