@@ -65,7 +65,7 @@ _TITLES = {
 
 def error_response(request: Request, status: int, title: str, message: str) -> Response:
     templates = request.app.state.templates
-    template = f"errors/{status}.html" if status in (403, 404, 500) else "errors/generic.html"
+    template = "errors/error.html"
     context: dict[str, Any] = {"status": status, "title": title, "message": message}
     if htmx.is_htmx(request):
         response: Response = templates.TemplateResponse(

@@ -8,24 +8,10 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment
 
 from app import policy
-from app.services.answers import french_number
+from app.services.answers import MONTHS, french_number
 from app.settings import Settings
 
 PARIS = ZoneInfo("Europe/Paris")
-MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
 
 ROLE_LABELS = {
     "referent": "Référent·e",

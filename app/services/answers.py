@@ -18,7 +18,7 @@ from app.models import Question, QuestionType
 from app.services import richtext
 
 ANSWERS_MAP = "answers"
-_MONTHS = (
+MONTHS = (
     "janvier",
     "février",
     "mars",
@@ -90,7 +90,7 @@ def display(question: Question, value: Any) -> str:
             day = date.fromisoformat(value)
         except ValueError:
             return value
-        return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+        return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return str(value)

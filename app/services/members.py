@@ -39,19 +39,23 @@ def active_member_by_email(session: Session, dossier: Dossier, email: str) -> Us
     ).first()
 
 
-def referents(session: Session, dossier: Dossier) -> list[User]:
+def _with_role(session: Session, dossier: Dossier, role: Role) -> list[User]:
     return list(
         session.exec(
             select(User)
             .join(Membre, col(Membre.user_id) == User.id)
             .where(
                 Membre.dossier_id == dossier.id,
-                Membre.role == Role.referent,
+                Membre.role == role,
                 col(Membre.removed_at).is_(None),
             )
             .order_by(col(User.name))
         )
     )
+
+
+def referents(session: Session, dossier: Dossier) -> list[User]:
+    return _with_role(session, dossier, Role.referent)
 
 
 def sections_of(session: Session, dossier: Dossier, ids: list[int]) -> list[tuple[int, str]]:
@@ -125,18 +129,7 @@ def owners(session: Session, section: Section) -> list[User]:
 
 
 def producteurs(session: Session, dossier: Dossier) -> list[User]:
-    return list(
-        session.exec(
-            select(User)
-            .join(Membre, col(Membre.user_id) == User.id)
-            .where(
-                Membre.dossier_id == dossier.id,
-                Membre.role == Role.producteur,
-                col(Membre.removed_at).is_(None),
-            )
-            .order_by(col(User.name))
-        )
-    )
+    return _with_role(session, dossier, Role.producteur)
 
 
 def set_owners(

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
 
 from app.db import Database
 from app.models import AuditEvent, User
-from app.settings import Settings
 
-from .factories import World, world
+from .factories import World
 from .web import csrf, login
-
-
-@pytest.fixture
-def db(settings: Settings) -> Iterator[Database]:
-    database = Database(settings.database_url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def w(db: Database) -> World:
-    with db.session() as session:
-        return world(session)
 
 
 def test_disabling_an_account_ends_all_its_sessions(

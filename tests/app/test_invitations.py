@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from html import unescape
 
@@ -23,19 +22,6 @@ from app.settings import Settings
 from .factories import World, user, world
 from .mails import link_path, outbox
 from .web import csrf, login
-
-
-@pytest.fixture
-def db(settings: Settings) -> Iterator[Database]:
-    database = Database(settings.database_url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def w(db: Database) -> World:
-    with db.session() as session:
-        return world(session)
 
 
 def invite(client: TestClient, w: World, **fields: object) -> object:

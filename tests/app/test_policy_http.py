@@ -9,7 +9,6 @@ these tables and a request that performs it fails `test_every_action_is_enumerat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -186,13 +185,6 @@ def platform_probes(s: Scene) -> list[Probe]:
         Probe(Action.OUTBOX_READ, "GET", "/admin/courriels"),
         Probe(Action.OUTBOX_READ, "GET", f"/admin/courriels/{s.mail}"),
     ]
-
-
-@pytest.fixture
-def db(settings: Settings) -> Iterator[Database]:
-    database = Database(settings.database_url)
-    yield database
-    database.dispose()
 
 
 def build(db: Database, settings: Settings, state: DossierState) -> Scene:

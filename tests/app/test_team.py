@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from html import unescape
 
 import pytest
@@ -17,13 +16,6 @@ from app.settings import Settings
 from .factories import World, user, world
 from .mails import link_path, outbox
 from .web import csrf, login
-
-
-@pytest.fixture
-def db(settings: Settings) -> Iterator[Database]:
-    database = Database(settings.database_url)
-    yield database
-    database.dispose()
 
 
 @pytest.fixture
