@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from app.db import Database
-from app.main import create_app
 from app.services import demo
 
 from ..conftest import ARTEFACTS, SmtpSink, make_settings
+from ..live import free_port, serve
 
 CHROMIUM = "/usr/bin/chromium"
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
@@ -33,12 +29,6 @@ class LiveServer:
     smtp: SmtpSink
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def live_server(sqlite_url: str, smtp: SmtpSink) -> Iterator[LiveServer]:
     port = free_port()
@@ -48,18 +38,8 @@ def live_server(sqlite_url: str, smtp: SmtpSink) -> Iterator[LiveServer]:
     with database.session() as session:
         ids = demo.load(session, DEMO_PASSWORD).as_json()
     database.dispose()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield LiveServer(url, json.loads(json.dumps(ids)), smtp)
-    server.should_exit = True
-    thread.join(timeout=20)
+    with serve(settings, port):
+        yield LiveServer(url, json.loads(json.dumps(ids)), smtp)
 
 
 @pytest.fixture(scope="session")
