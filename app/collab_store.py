@@ -26,6 +26,7 @@ from app.models import (
 )
 from app.models._base import utcnow
 from app.policy import Action
+from app.services import documents
 from app.settings import Settings
 from collab.room import Peer, Permission, Stored
 from collab.store import Loaded
@@ -40,20 +41,7 @@ class SqlStore:
 
     def load(self, doc_name: str) -> Loaded:
         with self.database.session() as session:
-            checkpoint = session.exec(
-                select(DocCheckpoint)
-                .where(DocCheckpoint.doc_name == doc_name)
-                .order_by(col(DocCheckpoint.upto_update_id).desc())
-            ).first()
-            upto = checkpoint.upto_update_id if checkpoint else 0
-            rows = session.exec(
-                select(DocUpdate.id, DocUpdate.data)
-                .where(DocUpdate.doc_name == doc_name, col(DocUpdate.id) > upto)
-                .order_by(col(DocUpdate.id))
-            ).all()
-        updates = ([checkpoint.data] if checkpoint else []) + [data for _, data in rows]
-        last = rows[-1][0] if rows else upto
-        return Loaded(updates, int(last or 0), len(rows))
+            return Loaded(*documents.stored_updates(session, doc_name))
 
     def append(self, entries: list[Stored]) -> list[int]:
         # Core INSERT … RETURNING rather than ORM objects: this runs for every group commit.

@@ -18,7 +18,10 @@ from app.models import AuditEvent, User
 
 _CHAIN_LOCK = 0x4172_6F62  # "Arob": the advisory lock key of the audit chain
 RIGHTS_CHANGED = "arobase.rights_changed"
-_RIGHTS_CHANGES = {"membre", "section", "referent", "invitation", "user", "dossier"}
+# Events after which open editing connections are re-checked: memberships, assignments, roles,
+# accounts, and the end of sessions (an export or a login changes nobody's rights).
+_RIGHTS_CHANGING_RESOURCES = {"membre", "section", "referent", "invitation", "user"}
+_RIGHTS_CHANGES = {"auth.logout", "password.reset", "dossier.state"}
 
 
 def record(
@@ -47,7 +50,7 @@ def record(
     event.hash = event_hash(event)
     session.add(event)
     session.flush()
-    if kind.split(".", 1)[0] in _RIGHTS_CHANGES or kind in ("auth.logout", "password.reset"):
+    if kind in _RIGHTS_CHANGES or kind.split(".", 1)[0] in _RIGHTS_CHANGING_RESOURCES:
         session.info[RIGHTS_CHANGED] = True  # open editing connections are re-checked
     return event
 

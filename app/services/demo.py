@@ -29,7 +29,8 @@ from app.models import (
 )
 from app.services import accounts, answers, documents, dossier_setup, members, questionnaires
 from app.services.dossiers import members as dossier_members
-from app.services.dossiers import owners_by_section
+from app.services.dossiers import owners_by_section, section_list
+from collab.manager import new_doc
 
 DEFAULT_PASSWORD = "arobase-demo"  # noqa: S105 - the demo's documented password
 ANSWERS_FILE = Path(__file__).resolve().parent.parent / "data" / "demo-reponses.yaml"
@@ -62,7 +63,7 @@ def load(session: Session, password: str = DEFAULT_PASSWORD) -> DemoIds:
         email: _user(session, email, name, password, admin) for email, name, _, admin in PEOPLE
     }
     dossier = _dossier(session, campagne)
-    sections = _sections(session, dossier)
+    sections = section_list(session, dossier)
     if not _has_members(session, dossier):
         _staff(session, dossier, users, sections)
         _fill(session, sections, users)
@@ -93,17 +94,6 @@ def _dossier(session: Session, campagne: Campagne) -> Dossier:
         )
     ).first()
     return dossier or dossier_setup.create_dossier(session, commune, campagne)
-
-
-def _sections(session: Session, dossier: Dossier) -> list[tuple[Section, Theme]]:
-    return list(
-        session.exec(
-            select(Section, Theme)
-            .join(Theme, col(Theme.id) == Section.theme_id)
-            .where(Section.dossier_id == dossier.id)
-            .order_by(col(Theme.ordre))
-        )
-    )
 
 
 def _has_members(session: Session, dossier: Dossier) -> bool:
@@ -137,7 +127,7 @@ def _fill(session: Session, sections: list[tuple[Section, Theme]], users: dict[s
         values = {key: value for key, value in spec.items() if key in questions}
         if not values or documents.has_updates(session, section.doc_name):
             continue
-        doc = documents.new_doc()
+        doc = new_doc()
         answers.write(doc, questions, values)
         author = owners.get(section.id) or users["referente@exemple.fr"].id  # type: ignore[arg-type]
         documents.append_update(session, section.doc_name, doc.get_update(), author, "demo")

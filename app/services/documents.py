@@ -1,44 +1,42 @@
 """The store of section documents: the attributed update log and its checkpoints, in SQL.
 
-This is the SQL side that collab/'s Store protocol will use; pages and exports read documents
+Both collab/'s SQL store (app/collab_store.py) and the pages and exports read documents
 through `load` too, so what they show is exactly what the editors converge to.
 """
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from pycrdt import Doc
 from sqlmodel import Session, col, select
 
 from app.models import DocCheckpoint, DocUpdate
+from collab.manager import new_doc
 
 
-def new_doc() -> Doc[Any]:
-    # skip_gc keeps deleted content for versions; a 32-bit client id keeps updates as small as
-    # Yjs' own (pycrdt's default 53-bit id makes each one ~30 % larger).
-    return Doc(skip_gc=True, client_id=random.getrandbits(32))
-
-
-def load(session: Session, doc_name: str) -> Doc[Any]:
-    doc = new_doc()
+def stored_updates(session: Session, doc_name: str) -> tuple[list[bytes], int, int]:
+    """(the last checkpoint then the log tail after it, id of the last row, tail length)."""
     checkpoint = session.exec(
         select(DocCheckpoint)
         .where(DocCheckpoint.doc_name == doc_name)
         .order_by(col(DocCheckpoint.upto_update_id).desc())
     ).first()
-    after = 0
-    if checkpoint is not None:
-        doc.apply_update(checkpoint.data)
-        after = checkpoint.upto_update_id
-    updates = session.exec(
-        select(DocUpdate.data)
-        .where(DocUpdate.doc_name == doc_name, col(DocUpdate.id) > after)
+    upto = checkpoint.upto_update_id if checkpoint else 0
+    rows = session.exec(
+        select(DocUpdate.id, DocUpdate.data)
+        .where(DocUpdate.doc_name == doc_name, col(DocUpdate.id) > upto)
         .order_by(col(DocUpdate.id))
-    )
-    for data in updates:
-        doc.apply_update(data)
+    ).all()
+    updates = ([checkpoint.data] if checkpoint else []) + [data for _, data in rows]
+    last = rows[-1][0] if rows else upto
+    return updates, int(last or 0), len(rows)
+
+
+def load(session: Session, doc_name: str) -> Doc[Any]:
+    doc = new_doc()
+    for update in stored_updates(session, doc_name)[0]:
+        doc.apply_update(update)
     return doc
 
 
