@@ -32,6 +32,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=settings.log_level,
         proxy_headers=True,
+        ws="collab.transport:CollabProtocol",  # the direct path for live editing
         # Bound on queued websocket messages and on request line/headers, against memory abuse.
         ws_max_size=1024 * 1024,
         h11_max_incomplete_event_size=64 * 1024,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Mapping
 from http.cookies import SimpleCookie
 
@@ -78,12 +80,28 @@ class SqlStore:
             )
 
 
+Admission = tuple[Peer | None, Permission]
+ADMISSION_TTL = 10.0  # seconds a join decision is reused; any rights change forgets them all
+
+
 class SessionGate:
-    """Authenticates a handshake by its session cookie and asks the policy about the section."""
+    """Authenticates a handshake by its session cookie and asks the policy about the section.
+
+    Decisions are remembered briefly per (session, document), and identical lookups in flight
+    are shared: a page reload or a reconnect storm costs one query per person and section, not
+    one per socket. `forget()` drops them all; the application calls it before re-checking
+    open connections after any change of rights, so a remembered decision is never staler than
+    the connections already open.
+    """
 
     def __init__(self, settings: Settings, database: Database) -> None:
         self.settings = settings
         self.database = database
+        self._admitted: dict[tuple[str, str], tuple[float, Admission]] = {}
+        self._inflight: dict[tuple[str, str], asyncio.Future[Admission]] = {}
+
+    def forget(self) -> None:
+        self._admitted.clear()
 
     async def admit(
         self, headers: Mapping[str, str], doc_name: str
@@ -96,16 +114,35 @@ class SessionGate:
         morsel = cookie.get(sessions.COOKIE_NAME)
         if morsel is None:
             return None, Permission.NONE
-        return await anyio.to_thread.run_sync(self._admit, morsel.value, doc_name)
-
-    def _admit(self, token: str, doc_name: str) -> tuple[Peer | None, Permission]:
-        return self._decide(sessions.digest(token), doc_name)
+        key = (sessions.digest(morsel.value), doc_name)
+        now = time.monotonic()
+        remembered = self._admitted.get(key)
+        if remembered is not None and remembered[0] > now:
+            return remembered[1]
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        pending = self._inflight[key] = asyncio.get_running_loop().create_future()
+        try:
+            admission = await anyio.to_thread.run_sync(self._decide, *key)
+        except BaseException as exc:
+            pending.set_exception(exc)
+            pending.exception()  # retrieved: no "never retrieved" warning when nobody waits
+            raise
+        finally:
+            del self._inflight[key]
+        pending.set_result(admission)
+        if admission[0] is not None:
+            if len(self._admitted) > 10_000:  # bound the memory: drop what has expired
+                self._admitted = {k: v for k, v in self._admitted.items() if v[0] > now}
+            self._admitted[key] = (now + ADMISSION_TTL, admission)
+        return admission
 
     async def permission(self, peer: Peer, doc_name: str) -> Permission:
         _, permission = await anyio.to_thread.run_sync(self._decide, peer.session_id, doc_name)
         return permission
 
-    def _decide(self, session_id: str, doc_name: str) -> tuple[Peer | None, Permission]:
+    def _decide(self, session_id: str, doc_name: str) -> Admission:
         """One read-only query for the session, the account, the section, the dossier's state,
         the membership and the ownership; the policy decides from those facts.
 

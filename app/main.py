@@ -52,6 +52,7 @@ def create_app(settings: Settings) -> Starlette:
         app.state.collab_endpoint = CollabEndpoint(manager, gate, settings.origin)
 
         async def recheck() -> None:
+            gate.forget()
             await manager.reevaluate(lambda conn, name: gate.permission(conn.peer, name))
 
         app.state.collab_recheck = recheck

@@ -30,6 +30,7 @@ from collab.protocol import AwarenessEntry, ProtocolError
 
 log = logging.getLogger("arobase.collab")
 _EMPTY_UPDATE = b"\x00\x00"
+_EMPTY_STATE = b"\x00"
 
 
 class Permission(IntEnum):
@@ -112,11 +113,13 @@ class Room:
         self.connections: dict[str, Connection] = {}
         self._on_stored = on_stored
         self._captured: list[bytes] = []
+        self._full_sync: bytes | None = None  # sync step 2 for a client that has nothing yet
         self._awareness: dict[int, tuple[int, dict[str, Any], str]] = {}  # id → clock, state, conn
         self._subscription = doc.observe(self._capture)
 
     def _capture(self, event: TransactionEvent) -> None:
         self._captured.append(event.update)
+        self._full_sync = None
 
     # Joining and leaving -------------------------------------------------------------------
     def join(self, conn: Connection) -> None:
@@ -145,7 +148,7 @@ class Room:
         message = protocol.decode(data)
         if message.type == protocol.SYNC:
             if message.step == protocol.SYNC_STEP1:
-                conn.channel.send(protocol.sync_step2(self._diff(message.payload)))
+                conn.channel.send(self._sync_step2(message.payload))
                 conn.synced = True
             else:
                 self._write(conn, message.payload)
@@ -154,9 +157,15 @@ class Room:
         else:  # QUERY_AWARENESS
             conn.channel.send(protocol.awareness(self._awareness_snapshot()))
 
-    def _diff(self, state_vector: bytes) -> bytes:
+    def _sync_step2(self, state_vector: bytes) -> bytes:
+        # Most joins start from an empty document: encode the whole state once for all of them
+        # (until the next change), and send the same bytes object so it is framed once too.
+        if state_vector == _EMPTY_STATE:
+            if self._full_sync is None:
+                self._full_sync = protocol.sync_step2(self.doc.get_update())
+            return self._full_sync
         with crdt_guard("invalid state vector"):
-            return self.doc.get_update(state_vector)
+            return protocol.sync_step2(self.doc.get_update(state_vector))
 
     def _write(self, conn: Connection, update: bytes) -> None:
         if conn.permission < Permission.WRITE:

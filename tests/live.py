@@ -21,13 +21,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(settings: Settings, port: int) -> Iterator[uvicorn.Server]:
+def serve(settings: Settings, port: int, *, direct: bool = True) -> Iterator[uvicorn.Server]:
+    """Serve like `arobase serve` (the direct collab path) or, with direct=False, on uvicorn's
+    plain websocket protocol."""
     config = uvicorn.Config(
         create_app(settings),
         host="127.0.0.1",
         port=port,
         log_level="warning",
         ws_max_size=4 * 1024 * 1024,
+        ws="collab.transport:CollabProtocol" if direct else "websockets-sansio",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

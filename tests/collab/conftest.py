@@ -34,14 +34,16 @@ class Live:
         return f"{self.ws}/collab/section-{self.w.sections[index].id}"
 
 
-@pytest.fixture
-def live(sqlite_url: str) -> Iterator[Live]:
+# Every collab test runs on both serving paths: the direct one that `arobase serve` uses and
+# plain ASGI (uvicorn's own protocol), which any other ASGI server would give us.
+@pytest.fixture(params=["direct", "asgi"])
+def live(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Live]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = make_settings(sqlite_url, base_url=url)
     database = Database(sqlite_url)
     with database.session() as session:
         w = world(session)
-    with serve(settings, port):
+    with serve(settings, port, direct=request.param == "direct"):
         yield Live(url, f"ws://127.0.0.1:{port}", settings, database, w)
     database.dispose()

@@ -169,3 +169,25 @@ def test_random_concurrent_edits_converge() -> None:
             assert all(m == room.doc.get("answers", type=Map).to_py() for m in maps)
 
     run(scenario())
+
+
+def test_joins_from_nothing_share_one_encoding_until_the_next_change() -> None:
+    async def scenario() -> None:
+        manager = Manager(MemoryStore())
+        writer, first, second, third = (connection(n) for n in range(1, 5))
+        room = await manager.join("section-1", writer)
+        for conn in (first, second):
+            await manager.join("section-1", conn)
+            synced(room, conn)
+        step2 = [c.channel.sent[-1] for c in (first, second)]  # type: ignore[attr-defined]
+        assert step2[0] is step2[1]  # encoded once, sent twice
+        source = Doc()
+        room.receive(writer, protocol.sync_update(edit(source, "nouveau")))
+        await manager.join("section-1", third)
+        synced(room, third)
+        fresh = Doc()
+        payload = protocol.decode(third.channel.sent[-1]).payload  # type: ignore[attr-defined]
+        fresh.apply_update(payload)
+        assert str(fresh.get("t", type=Text)) == "nouveau"  # the change reached the newcomer
+
+    run(scenario())

@@ -38,10 +38,14 @@ def test_yjs_and_pycrdt_clients_converge_through_our_server(live: Live) -> None:
             node = await asyncio.create_subprocess_exec(
                 "node", str(SCRIPT), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
             )
-            await py.wait(
-                lambda: "Écrit depuis node." in py.rich_text("gouvernance.strategie"),
-                what="node's paragraph",
-            )
+            try:
+                await py.wait(
+                    lambda: "Écrit depuis node." in py.rich_text("gouvernance.strategie"),
+                    what="node's paragraph",
+                )
+            except AssertionError:
+                out, err = await node.communicate()
+                raise AssertionError(f"node said: {out.decode()} {err.decode()}") from None
             py.append_paragraph("gouvernance.strategie", "Écrit depuis Python.")
             out, err = await asyncio.wait_for(node.communicate(), 20)
             assert node.returncode == 0, err.decode()

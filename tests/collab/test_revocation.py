@@ -8,6 +8,7 @@ import re
 import httpx
 
 from .conftest import Live
+from .test_refusals import handshake_status
 from .yclient import YClient, run
 
 _CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
@@ -66,5 +67,30 @@ def test_losing_a_section_turns_the_connection_read_only(live: Live) -> None:
             await asyncio.sleep(0.3)
             assert ref.answers()["gouvernance.budget"] == 1.0
             assert prod.closed is None  # still reading
+
+    run(scenario())
+
+
+def test_a_join_made_after_a_change_of_rights_is_decided_afresh(live: Live) -> None:
+    """Join decisions are remembered briefly; a change of rights must forget them."""
+
+    async def scenario() -> None:
+        url, cookie = live.section_url(0), live.cookie(live.w.producteur.email)
+        async with YClient(url, cookie, live.url) as before:
+            await before.synced.wait()  # remembered: the producteur may write this section
+        await asyncio.to_thread(
+            post_as_referent, live, f"/dossiers/{live.w.dossier.id}/attributions", {}
+        )
+        async with YClient(url, cookie, live.url) as after:
+            await after.synced.wait()
+            after.set_answer("gouvernance.budget", 3.0)
+            await after.wait(lambda: after.denied == ["lecture seule"], what="read-only notice")
+        await asyncio.to_thread(
+            post_as_referent,
+            live,
+            f"/dossiers/{live.w.dossier.id}/membres/{live.w.producteur.id}/retirer",
+            {},
+        )
+        assert await handshake_status(url, cookie, live.url) == 403
 
     run(scenario())

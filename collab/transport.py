@@ -1,0 +1,166 @@
+"""A direct path for collab websockets under uvicorn: frames in by callback, frames out batched.
+
+Through plain ASGI every message costs a queue hop and a task switch on the way in and a framed
+write per recipient on the way out; with a hundred editors in a room that is most of the
+server's CPU. `CollabProtocol` is uvicorn's sans-I/O websocket protocol with a `DirectLink`
+put in the connection's ASGI scope (extension ``arobase.direct``). The endpoint, once a
+connection is accepted and in its room, attaches a callback: each binary message is then
+handed to the room in the same loop turn it was read, and what the room sends is framed once
+per distinct message (a server frame is the same bytes for every recipient) and written once
+per connection per loop turn.
+
+Everything else (handshake, close, ping, size limit, disconnect events) stays uvicorn's. The
+endpoint falls back to plain ASGI when the scope has no link (another server, the test client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+log = logging.getLogger("arobase.collab")
+EXTENSION = "arobase.direct"
+OnMessage = Callable[[bytes | None], object]  # None: a text frame (which we refuse)
+
+
+def binary_frame(payload: bytes) -> bytes:
+    """An unmasked, unfragmented binary frame (RFC 6455 §5.2), as a server sends it."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x82, size)) + payload
+    if size < 1 << 16:
+        return bytes((0x82, 126)) + size.to_bytes(2, "big") + payload
+    return bytes((0x82, 127)) + size.to_bytes(8, "big") + payload
+
+
+class _Batcher:
+    """Collects the frames of every link during one loop turn and writes them at its end.
+
+    It also frames each message once: a broadcast hands the same bytes object to every
+    recipient, so the last payload and its frame are kept.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.dirty: list[DirectLink] = []
+        self.payload: bytes | None = None
+        self.frame = b""
+
+    def framed(self, payload: bytes) -> bytes:
+        if payload is not self.payload:
+            self.payload, self.frame = payload, binary_frame(payload)
+        return self.frame
+
+    def add(self, link: DirectLink) -> None:
+        if not self.dirty:
+            self.loop.call_soon(self.flush)
+        self.dirty.append(link)
+
+    def flush(self) -> None:
+        dirty, self.dirty = self.dirty, []
+        for link in dirty:
+            link.flush()
+
+
+_batchers: dict[asyncio.AbstractEventLoop, _Batcher] = {}
+
+
+def _batcher(loop: asyncio.AbstractEventLoop) -> _Batcher:
+    batcher = _batchers.get(loop)
+    if batcher is None:
+        batcher = _batchers[loop] = _Batcher(loop)
+    return batcher
+
+
+class DirectLink:
+    """What the endpoint sees of one websocket on the direct path."""
+
+    def __init__(self, protocol: CollabProtocol) -> None:
+        self._protocol = protocol
+        self._batcher = _batcher(protocol.loop)
+        self._pending: list[bytes] = []
+        self.on_message: OnMessage | None = None
+        self.on_overflow: Callable[[], object] = lambda: None
+        self.limit = 8 * 1024 * 1024  # bytes the socket may hold unsent before on_overflow
+        self.closed = False
+
+    @property
+    def open(self) -> bool:
+        p = self._protocol
+        return p.handshake_complete and not p.close_sent and not p.disconnected
+
+    def attach(self, on_message: OnMessage) -> None:
+        """Route this connection's messages to `on_message`, starting with any already queued
+        (so the order is kept); a queued disconnect stays for the endpoint's `receive()`."""
+        queue = self._protocol.queue
+        held: list[Any] = []
+        while not queue.empty():
+            event = queue.get_nowait()
+            if event["type"] == "websocket.receive" and not held:
+                on_message(event.get("bytes"))
+            else:
+                held.append(event)
+        for event in held:
+            queue.put_nowait(event)
+        self.on_message = on_message
+        self._protocol.resume()
+
+    def send(self, payload: bytes) -> None:
+        """Queue one binary message; it is written at the end of this loop turn.
+
+        On the path of every message to every recipient: kept to a few operations, the slow
+        reader check is made once per turn in `flush`.
+        """
+        if self.closed:
+            return
+        if not self._pending:
+            self._batcher.add(self)
+        self._pending.append(self._batcher.framed(payload))
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending or self.closed or not self.open:
+            return
+        transport = self._protocol.transport
+        transport.write(b"".join(pending) if len(pending) > 1 else pending[0])
+        if transport.get_write_buffer_size() > self.limit:
+            self.on_overflow()  # the client is not reading what it is sent
+
+
+class CollabProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websocket protocol, plus the direct link (select it with ``ws=``)."""
+
+    link: DirectLink | None = None
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None and not self.close_sent:
+            self.link = DirectLink(self)
+            scope["extensions"][EXTENSION] = self.link
+
+    def send_receive_event_to_app(self) -> None:
+        link = self.link
+        if link is None or link.on_message is None or self.close_sent:
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        try:
+            link.on_message(data if self.curr_msg_data_type == "bytes" else None)
+        except Exception:  # never let one connection's handler break the protocol
+            log.exception("collab message handler failed")
+
+    def resume(self) -> None:
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+
+
+def direct_link(scope: MutableMapping[str, Any]) -> DirectLink | None:
+    link = scope.get("extensions", {}).get(EXTENSION)
+    return link if isinstance(link, DirectLink) else None
