@@ -1,4 +1,5 @@
-"""The `arobase` command: serve, migrate, load demo data, manage users, import, export."""
+"""The `arobase` command: serve, migrate, load demo data, manage users, import, export, and
+verify the audit chain."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from app import db
 from app.errors import Invalid, NotFound
-from app.services import accounts, demo, export, questionnaires
+from app.services import accounts, audit, demo, export, questionnaires
 from app.services.questionnaire_schema import QuestionnaireFileError
 from app.settings import Settings, SettingsError
 from app.templating import ROLE_LABELS
@@ -122,6 +123,22 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    database = _database(settings)
+    try:
+        with database.session() as session:
+            report = audit.verify(session)
+    finally:
+        database.dispose()
+    if not report.intact:
+        print(report.summary(), file=sys.stderr)
+        return 1
+    print(report.summary())
+    if report.last_hash:
+        print(f"Empreinte du dernier événement : {report.last_hash}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="arobase", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -162,6 +179,13 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", choices=["json"], default="json")
     exp.add_argument("-o", "--output")
     exp.set_defaults(func=cmd_export)
+
+    audit_cmd = sub.add_parser("audit", help="the audit journal")
+    audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
+    check = audit_sub.add_parser(
+        "verify", help="verify the hash chain of audit events (exit 1 when broken)"
+    )
+    check.set_defaults(func=cmd_audit_verify)
     return p
 
 

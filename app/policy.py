@@ -30,6 +30,7 @@ class Action(StrEnum):
     REFERENT_TRANSFER = "referent:transfer"
     ACCOUNTS_MANAGE = "accounts:manage"  # platform: disable and enable accounts
     OUTBOX_READ = "outbox:read"  # platform: the mails kept when there is no SMTP
+    AUDIT_READ = "audit:read"  # platform: the audit journal, its export and its verification
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ RULES: dict[Action, Callable[[Facts], bool]] = {
     Action.REFERENT_TRANSFER: _referent_of_draft,
     Action.ACCOUNTS_MANAGE: _admin,
     Action.OUTBOX_READ: _admin,
+    Action.AUDIT_READ: _admin,
 }
 
 

@@ -70,6 +70,7 @@ PLATFORM_EXPECTED: dict[Action, tuple[bool, ...]] = {
     #                        referent producteur prod. sans relecteur exterieur admin jury
     Action.ACCOUNTS_MANAGE: (False,   False,     False,     False,    False,    True, False),
     Action.OUTBOX_READ:     (False,   False,     False,     False,    False,    True, False),
+    Action.AUDIT_READ:      (False,   False,     False,     False,    False,    True, False),
 }
 # fmt: on
 
@@ -184,6 +185,8 @@ def platform_probes(s: Scene) -> list[Probe]:
         ),
         Probe(Action.OUTBOX_READ, "GET", "/admin/courriels"),
         Probe(Action.OUTBOX_READ, "GET", f"/admin/courriels/{s.mail}"),
+        Probe(Action.AUDIT_READ, "GET", "/admin/journal"),
+        Probe(Action.AUDIT_READ, "GET", "/admin/journal.csv"),
     ]
 
 
