@@ -150,9 +150,21 @@ class SessionGate:
         never wait for the writer lock that the group commit holds.
         """
         section_id = int(doc_name.removeprefix("section-"))
+        # Bare columns, no ORM objects: this runs for every websocket join.
         query = (
             sql_select(
-                UserSession, User, Section, col(Dossier.etat), col(Membre.role), col(Affectation.id)
+                col(UserSession.revoked_at),
+                col(UserSession.expires_at),
+                col(UserSession.last_seen_at),
+                col(User.id),
+                col(User.name),
+                col(User.is_active),
+                col(User.is_admin),
+                col(User.is_jury),
+                col(Section.statut),
+                col(Dossier.etat),
+                col(Membre.role),
+                col(Affectation.id),
             )
             .join(User, col(User.id) == UserSession.user_id)
             .join(Section, col(Section.id) == section_id)
@@ -169,20 +181,24 @@ class SessionGate:
             )
             .where(col(UserSession.id) == session_id)
         )
-        with self.database.session() as session:
-            row = session.execute(query).first()
-            if row is None:  # no such session, or no such section
-                user = sessions.live_user(session, self.settings, session_id)
-                return (self._peer(user, session_id) if user else None), Permission.NONE
-        user_session, user, section, state, role, owned = row
-        if not sessions.still_valid(user_session, self.settings) or not user.is_active:
+        with self.database.engine.connect() as connection:
+            row = connection.execute(query).first()
+        if row is None:  # no such session, or no such section
+            with self.database.session() as session:
+                found = sessions.live_user(session, self.settings, session_id)
+            return (self._peer(found, session_id) if found else None), Permission.NONE
+        revoked, expires, seen, user_id, name, active, admin, jury, statut, state, role, owned = row
+        if not active or not sessions.alive(revoked, expires, seen, self.settings):
             return None, Permission.NONE
+        user = User.model_construct(
+            id=user_id, name=name, is_active=active, is_admin=admin, is_jury=jury
+        )
         facts = policy.Facts(
             user=user,
             dossier_state=state,
             role=Role(role) if role else None,
             owns_section=owned is not None,
-            section_status=section.statut,
+            section_status=statut,
         )
         if policy.can(facts, Action.SECTION_WRITE):
             permission = Permission.WRITE

@@ -37,8 +37,13 @@ def make_engine(url: str, *, pooled: bool = True) -> Engine:
         if pooled:
             pool_args = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
         return create_engine(url, **pool_args)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    on_disk = bool(parsed.database) and parsed.database != ":memory:"
+    if on_disk:
+        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
+    if pooled and on_disk:
+        # Room for the worker threads (joins, group commits, pages) without opening and closing
+        # overflow connections, each of which pays for its PRAGMAs.
+        pool_args = {"pool_size": 20, "max_overflow": 20}
     engine = create_engine(
         url, connect_args={"check_same_thread": False, "timeout": 30}, **pool_args
     )

@@ -36,7 +36,6 @@ class _Pending:
     room: Room
     connection_id: str
     stored: Stored | None  # None: nothing to store, only an acknowledgement to send
-    state_vector: bytes  # the document's state right after this update was applied
 
 
 @dataclass
@@ -103,7 +102,8 @@ class Manager:
         async with lock:
             await self.flush()
             if room.empty and self.rooms.get(room.name) is room and not self._pending_for(room):
-                if self._since_checkpoint.get(room.name, 0) > 0:
+                # A short tail replays fast: checkpoint on unload only when it is worth a write.
+                if self._since_checkpoint.get(room.name, 0) >= max(1, self.checkpoint_every // 10):
                     await self._checkpoint(room)
                 room.close()
                 del self.rooms[room.name]
@@ -116,7 +116,7 @@ class Manager:
 
     # Storing ---------------------------------------------------------------------------------
     def _on_stored(self, room: Room, conn: Connection, stored: Stored | None) -> None:
-        self._pending.append(_Pending(room, conn.id, stored, room.doc.get_state()))
+        self._pending.append(_Pending(room, conn.id, stored))
         self._wake.set()
 
     async def _flush_loop(self) -> None:
@@ -138,6 +138,9 @@ class Manager:
             batch, self._pending = self._pending, []
             if not batch:
                 return True
+            # Every update a room applied is pending, so its state now is what this batch makes
+            # durable: one state vector per room, taken before the commit lets more arrive.
+            states = {id(p.room): p.room.doc.get_state() for p in batch}
             entries = [p.stored for p in batch if p.stored is not None]
             try:
                 ids = await anyio.to_thread.run_sync(self.store.append, entries) if entries else []
@@ -157,7 +160,7 @@ class Manager:
                     self._since_checkpoint[name] = self._since_checkpoint.get(name, 0) + 1
                 senders = acks.get(name, (pending.room, set(), b""))[1]
                 senders.add(pending.connection_id)
-                acks[name] = (pending.room, senders, pending.state_vector)
+                acks[name] = (pending.room, senders, states[id(pending.room)])
             for room, senders, state_vector in acks.values():
                 room.acknowledge(senders, state_vector)
             due = [

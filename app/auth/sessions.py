@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select, update
 
@@ -67,11 +67,19 @@ def open_session(
 
 def still_valid(row: UserSession, settings: Settings) -> bool:
     """Not revoked, not past its maximum age, not idle for too long."""
-    if row.revoked_at is not None:
+    return alive(row.revoked_at, row.expires_at, row.last_seen_at, settings)
+
+
+def alive(
+    revoked_at: datetime | None, expires_at: datetime, last_seen_at: datetime, settings: Settings
+) -> bool:
+    """`still_valid` on the bare columns (for queries that load no ORM object)."""
+    if revoked_at is not None:
         return False
     now = utcnow()
-    idle_limit = row.last_seen_at + timedelta(seconds=settings.session_idle_timeout)
-    return now < row.expires_at and now < idle_limit
+    return now < expires_at and now < last_seen_at + timedelta(
+        seconds=settings.session_idle_timeout
+    )
 
 
 def live_user(session: Session, settings: Settings, session_id: str) -> User | None:

@@ -191,3 +191,22 @@ def test_joins_from_nothing_share_one_encoding_until_the_next_change() -> None:
         assert str(fresh.get("t", type=Text)) == "nouveau"  # the change reached the newcomer
 
     run(scenario())
+
+
+def test_a_short_tail_is_not_checkpointed_on_unload_and_still_reloads() -> None:
+    async def scenario() -> None:
+        store = MemoryStore()
+        client = Doc()
+        async with Manager(store, flush_interval=0.001, checkpoint_every=500).running() as m:
+            conn = connection()
+            room = await m.join("section-8", conn)
+            synced(room, conn)
+            for word in ("un ", "deux "):
+                room.receive(conn, protocol.sync_update(edit(client, word)))
+            await m.leave(room, conn)
+        assert "section-8" not in store.checkpoints  # two updates: cheaper to replay than store
+        async with Manager(store).running() as reopened:
+            room = await reopened.join("section-8", connection())
+            assert str(room.doc.get("t", type=Text)) == str(client.get("t", type=Text))
+
+    run(scenario())
