@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from http.cookies import SimpleCookie
 
 import anyio
-from sqlalchemy import func, insert
+from sqlalchemy import bindparam, func, insert
 from sqlalchemy import select as sql_select  # sqlmodel's select takes at most 4 entities
 from sqlmodel import col, select
 
@@ -37,6 +37,11 @@ from collab.store import Loaded
 PALETTE = ("#1f5fa8", "#a3362b", "#2b7a3d", "#7a3fa0", "#a35a00", "#0f6f78", "#8a2d6b", "#4a5a12")
 
 
+_UPDATES = DocUpdate.__table__  # type: ignore[attr-defined]
+_APPEND = insert(_UPDATES).returning(_UPDATES.c.id, sort_by_parameter_order=True)
+_CHECKPOINT = insert(DocCheckpoint.__table__)  # type: ignore[attr-defined]
+
+
 class SqlStore:
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -58,16 +63,18 @@ class SqlStore:
             }
             for e in entries
         ]
-        table = DocUpdate.__table__  # type: ignore[attr-defined]
         with self.database.engine.begin() as connection:
-            result = connection.execute(
-                insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-            )
-            return [int(row_id) for (row_id,) in result]
+            return [int(row_id) for (row_id,) in connection.execute(_APPEND, rows)]
 
     def checkpoint(self, doc_name: str, state: bytes, upto_id: int) -> None:
-        with self.database.session() as session:
-            session.add(DocCheckpoint(doc_name=doc_name, upto_update_id=upto_id, data=state))
+        row = {
+            "doc_name": doc_name,
+            "upto_update_id": upto_id,
+            "data": state,
+            "created_at": utcnow(),
+        }
+        with self.database.engine.begin() as connection:
+            connection.execute(_CHECKPOINT, row)
 
     def count(self, doc_name: str) -> int:
         with self.database.session() as session:
@@ -81,6 +88,40 @@ class SqlStore:
 
 
 Admission = tuple[Peer | None, Permission]
+
+# What a join needs to know, in one read: the session, the account, the section, the dossier's
+# state, the membership and the ownership. Bare columns and a statement built once: this runs
+# for every websocket join, and building the statement cost more than running it.
+_JOIN_QUERY = (
+    sql_select(
+        col(UserSession.revoked_at),
+        col(UserSession.expires_at),
+        col(UserSession.last_seen_at),
+        col(User.id),
+        col(User.name),
+        col(User.is_active),
+        col(User.is_admin),
+        col(User.is_jury),
+        col(Section.statut),
+        col(Dossier.etat),
+        col(Membre.role),
+        col(Affectation.id),
+    )
+    .join(User, col(User.id) == UserSession.user_id)
+    .join(Section, col(Section.id) == bindparam("section_id"))
+    .join(Dossier, col(Dossier.id) == Section.dossier_id)
+    .outerjoin(
+        Membre,
+        (col(Membre.dossier_id) == Dossier.id)
+        & (col(Membre.user_id) == User.id)
+        & col(Membre.removed_at).is_(None),
+    )
+    .outerjoin(
+        Affectation,
+        (col(Affectation.section_id) == Section.id) & (col(Affectation.user_id) == User.id),
+    )
+    .where(col(UserSession.id) == bindparam("session_id"))
+)
 ADMISSION_TTL = 10.0  # seconds a join decision is reused; any rights change forgets them all
 
 
@@ -150,39 +191,10 @@ class SessionGate:
         never wait for the writer lock that the group commit holds.
         """
         section_id = int(doc_name.removeprefix("section-"))
-        # Bare columns, no ORM objects: this runs for every websocket join.
-        query = (
-            sql_select(
-                col(UserSession.revoked_at),
-                col(UserSession.expires_at),
-                col(UserSession.last_seen_at),
-                col(User.id),
-                col(User.name),
-                col(User.is_active),
-                col(User.is_admin),
-                col(User.is_jury),
-                col(Section.statut),
-                col(Dossier.etat),
-                col(Membre.role),
-                col(Affectation.id),
-            )
-            .join(User, col(User.id) == UserSession.user_id)
-            .join(Section, col(Section.id) == section_id)
-            .join(Dossier, col(Dossier.id) == Section.dossier_id)
-            .outerjoin(
-                Membre,
-                (col(Membre.dossier_id) == Dossier.id)
-                & (col(Membre.user_id) == User.id)
-                & col(Membre.removed_at).is_(None),
-            )
-            .outerjoin(
-                Affectation,
-                (col(Affectation.section_id) == Section.id) & (col(Affectation.user_id) == User.id),
-            )
-            .where(col(UserSession.id) == session_id)
-        )
         with self.database.engine.connect() as connection:
-            row = connection.execute(query).first()
+            row = connection.execute(
+                _JOIN_QUERY, {"section_id": section_id, "session_id": session_id}
+            ).first()
         if row is None:  # no such session, or no such section
             with self.database.session() as session:
                 found = sessions.live_user(session, self.settings, session_id)

@@ -109,7 +109,7 @@ class _DirectChannel(_Closable):
         link.on_overflow = lambda: self.close(SLOW_READER, "client trop lent")
 
     def close(self, code: int, reason: str) -> None:
-        self.link.closed = True
+        self.link.close()
         super().close(code, reason)
 
 

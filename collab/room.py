@@ -111,6 +111,9 @@ class Room:
         self.name = name
         self.doc = doc
         self.connections: dict[str, Connection] = {}
+        # The send functions of the synced connections, looked up once: a broadcast calls one
+        # per recipient and nothing else.
+        self._audience: dict[str, Callable[[bytes], None]] = {}
         self._on_stored = on_stored
         self._captured: list[bytes] = []
         self._full_sync: bytes | None = None  # sync step 2 for a client that has nothing yet
@@ -130,6 +133,7 @@ class Room:
 
     def leave(self, conn: Connection) -> None:
         self.connections.pop(conn.id, None)
+        self._audience.pop(conn.id, None)
         gone = [
             AwarenessEntry(client_id, self._awareness.pop(client_id)[0] + 1, None)
             for client_id in list(conn.awareness_ids)
@@ -150,6 +154,7 @@ class Room:
             if message.step == protocol.SYNC_STEP1:
                 conn.channel.send(self._sync_step2(message.payload))
                 conn.synced = True
+                self._audience[conn.id] = conn.channel.send
             else:
                 self._write(conn, message.payload)
         elif message.type == protocol.AWARENESS:
@@ -229,9 +234,17 @@ class Room:
 
     # Sending -------------------------------------------------------------------------------
     def _broadcast(self, data: bytes, skip: Connection | None = None) -> None:
-        for conn in list(self.connections.values()):
-            if conn.synced and conn is not skip:
-                conn.channel.send(data)
+        audience = self._audience
+        if skip is None or skip.id not in audience:
+            for send in audience.values():
+                send(data)
+            return
+        own = audience.pop(skip.id)  # cheaper than comparing every recipient with the sender
+        try:
+            for send in audience.values():
+                send(data)
+        finally:
+            audience[skip.id] = own
 
     def acknowledge(self, conn_ids: set[str], state_vector: bytes) -> None:
         """Tell the senders of committed updates which state is now durable."""

@@ -50,11 +50,6 @@ class _Batcher:
         self.payload: bytes | None = None
         self.frame = b""
 
-    def framed(self, payload: bytes) -> bytes:
-        if payload is not self.payload:
-            self.payload, self.frame = payload, binary_frame(payload)
-        return self.frame
-
     def add(self, link: DirectLink) -> None:
         if not self.dirty:
             self.loop.call_soon(self.flush)
@@ -115,11 +110,20 @@ class DirectLink:
         On the path of every message to every recipient: kept to a few operations, the slow
         reader check is made once per turn in `flush`.
         """
-        if self.closed:
-            return
-        if not self._pending:
+        pending = self._pending
+        if not pending:
+            if self.closed:
+                return
             self._batcher.add(self)
-        self._pending.append(self._batcher.framed(payload))
+        batcher = self._batcher
+        if payload is not batcher.payload:
+            batcher.payload, batcher.frame = payload, binary_frame(payload)
+        pending.append(batcher.frame)
+
+    def close(self) -> None:
+        """Send nothing more (what waits is dropped; the close frame follows through ASGI)."""
+        self.closed = True
+        self._pending.clear()
 
     def flush(self) -> None:
         pending, self._pending = self._pending, []
