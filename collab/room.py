@@ -15,6 +15,7 @@ Rules enforced here:
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Protocol
 
-from pycrdt import Doc, TransactionEvent, get_state
+from pycrdt import Doc, TransactionEvent, get_update
 
 from collab import protocol
 from collab.protocol import AwarenessEntry, ProtocolError
@@ -117,12 +118,14 @@ class Room:
         self._on_stored = on_stored
         self._captured: list[bytes] = []
         self._full_sync: bytes | None = None  # sync step 2 for a client that has nothing yet
+        self._full_update: bytes | None = None  # the whole state, while nothing changes
+        self._delete_set: tuple[bytes, dict[int, list[tuple[int, int]]]] | None = None
         self._awareness: dict[int, tuple[int, dict[str, Any], str]] = {}  # id → clock, state, conn
         self._subscription = doc.observe(self._capture)
 
     def _capture(self, event: TransactionEvent) -> None:
         self._captured.append(event.update)
-        self._full_sync = None
+        self._full_sync = self._full_update = None
 
     # Joining and leaving -------------------------------------------------------------------
     def join(self, conn: Connection) -> None:
@@ -167,7 +170,7 @@ class Room:
         # (until the next change), and send the same bytes object so it is framed once too.
         if state_vector == _EMPTY_STATE:
             if self._full_sync is None:
-                self._full_sync = protocol.sync_step2(self.doc.get_update())
+                self._full_sync = protocol.sync_step2(self._sync_source())
             return self._full_sync
         with crdt_guard("invalid state vector"):
             return protocol.sync_step2(self.doc.get_update(state_vector))
@@ -189,14 +192,39 @@ class Room:
             self._on_stored(self, conn, Stored(self.name, conn.peer.user_id, conn.id, change))
 
     def _is_echo(self, update: bytes) -> bool:
-        """Does `update` insert nothing the document lacks? (Never applied either way.)"""
+        """Does `update` bring nothing the document lacks, neither content nor deletions?
+        (Never applied either way: this only decides whether to tell the client so.)
+
+        Not from the update's own state vector: an incremental update, whose first item does
+        not start at clock 0, has an empty one (its dependencies are missing in isolation).
+        """
         try:
             with crdt_guard("invalid update"):
-                theirs = _decode_state(get_state(update))
+                news = get_update(update, self.doc.get_state())
+            reader = protocol.Reader(news)
+            if reader.var_uint() != 0:
+                return False  # it inserts something we do not have
+            theirs = _read_delete_set(reader)
+            if not theirs:
+                return True
+            return _covers(self._deleted(), theirs)
         except (CrdtError, ProtocolError):
             return False
-        ours = _decode_state(self.doc.get_state())
-        return all(clock <= ours.get(client, 0) for client, clock in theirs.items())
+
+    def _deleted(self) -> dict[int, list[tuple[int, int]]]:
+        """The document's own delete set (client → sorted (clock, length) ranges), cached
+        until the next change like the full sync it is computed from."""
+        if self._delete_set is None or self._delete_set[0] is not self._sync_source():
+            full = self._sync_source()
+            tail = protocol.Reader(get_update(full, self.doc.get_state()))
+            tail.var_uint()  # no structs: the state vector covers them all
+            self._delete_set = (full, _read_delete_set(tail))
+        return self._delete_set[1]
+
+    def _sync_source(self) -> bytes:
+        if self._full_update is None:
+            self._full_update = self.doc.get_update()
+        return self._full_update
 
     # Presence ------------------------------------------------------------------------------
     def _awareness_update(self, conn: Connection, payload: bytes) -> None:
@@ -258,14 +286,27 @@ class Room:
         self.doc.unobserve(self._subscription)
 
 
-def _decode_state(state_vector: bytes) -> dict[int, int]:
-    reader = protocol.Reader(state_vector)
-    count = reader.var_uint()
-    clocks = {}
-    for _ in range(count):
+def _read_delete_set(reader: protocol.Reader) -> dict[int, list[tuple[int, int]]]:
+    """The delete set that ends a Yjs v1 update: per client, (clock, length) ranges."""
+    ranges: dict[int, list[tuple[int, int]]] = {}
+    for _ in range(reader.var_uint()):
         client = reader.var_uint()
-        clocks[client] = reader.var_uint()
-    return clocks
+        ranges[client] = [(reader.var_uint(), reader.var_uint()) for _ in range(reader.var_uint())]
+    return ranges
+
+
+def _covers(
+    ours: dict[int, list[tuple[int, int]]], theirs: dict[int, list[tuple[int, int]]]
+) -> bool:
+    """Is every range of `theirs` inside a range of `ours`? (Yjs keeps them sorted, merged.)"""
+    for client, ranges in theirs.items():
+        mine = ours.get(client, [])
+        starts = [start for start, _ in mine]
+        for clock, length in ranges:
+            at = bisect.bisect_right(starts, clock) - 1
+            if at < 0 or clock + length > mine[at][0] + mine[at][1]:
+                return False
+    return True
 
 
 def is_protocol_error(exc: BaseException) -> bool:
