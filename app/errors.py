@@ -36,6 +36,13 @@ class Forbidden(DomainError):
     title = "Accès refusé"
 
 
+class Conflict(DomainError):
+    """The request is understood and allowed, but the thing is no longer in a state it fits."""
+
+    status_code = 409
+    title = "Action impossible"
+
+
 class Invalid(DomainError):
     """Input that breaks a rule; `problems` name each field in error."""
 
@@ -52,6 +59,7 @@ _MESSAGES = {
     403: "Vous n'avez pas les droits nécessaires pour accéder à cette page.",
     404: "La page demandée n'existe pas ou a été déplacée.",
     405: "Cette action n'est pas possible sur cette page.",
+    409: "Cette action n'est plus possible : la page a changé depuis son affichage. Rechargez-la.",
     500: "Une erreur inattendue s'est produite. L'équipe a été prévenue ; réessayez plus tard.",
 }
 _TITLES = {
@@ -59,6 +67,7 @@ _TITLES = {
     403: "Accès refusé",
     404: "Page introuvable",
     405: "Action impossible",
+    409: "Action impossible",
     500: "Erreur du serveur",
 }
 

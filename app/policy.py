@@ -25,6 +25,11 @@ class Action(StrEnum):
     SECTION_READ = "section:read"
     SECTION_WRITE = "section:write"
     SECTION_ASSIGN = "section:assign"
+    # The section workflow (`app.services.workflow` says from which status each one starts).
+    SECTION_MARK_DONE = "section:mark-done"  # « J'ai terminé »: to be read over
+    SECTION_VALIDATE = "section:validate"
+    SECTION_SEND_BACK = "section:send-back"  # back to writing, with what to fix
+    SECTION_REOPEN = "section:reopen"  # a validated section becomes writable again
     MEMBERS_READ = "members:read"
     MEMBERS_MANAGE = "members:manage"  # invite, revoke, re-send, change a role, remove
     REFERENT_TRANSFER = "referent:transfer"
@@ -60,10 +65,16 @@ def _may_read(f: Facts) -> bool:
     return f.is_jury and f.dossier_state in _SUBMITTED
 
 
-def _may_write_section(f: Facts) -> bool:
-    if f.dossier_state != DossierState.brouillon or f.section_status == SectionStatus.validee:
+def _author_in_draft(f: Facts) -> bool:
+    """The référent, or a producteur owning the section, while the dossier is a draft."""
+    if f.dossier_state != DossierState.brouillon:
         return False
     return f.role == Role.referent or (f.role == Role.producteur and f.owns_section)
+
+
+def _may_write_section(f: Facts) -> bool:
+    # A validated section is settled: nobody writes it until the référent reopens it.
+    return f.section_status != SectionStatus.validee and _author_in_draft(f)
 
 
 def _may_export(f: Facts) -> bool:
@@ -85,6 +96,12 @@ RULES: dict[Action, Callable[[Facts], bool]] = {
     Action.SECTION_READ: _may_read,
     Action.SECTION_WRITE: _may_write_section,
     Action.SECTION_ASSIGN: _referent_of_draft,
+    # Who may ask for a transition; whether the section's status allows it is the workflow's
+    # business (a 409, not a 403: the person has the right, the section moved meanwhile).
+    Action.SECTION_MARK_DONE: _author_in_draft,
+    Action.SECTION_VALIDATE: _referent_of_draft,
+    Action.SECTION_SEND_BACK: _referent_of_draft,
+    Action.SECTION_REOPEN: _referent_of_draft,
     Action.MEMBERS_READ: _may_read,
     Action.MEMBERS_MANAGE: _referent_of_draft,
     Action.REFERENT_TRANSFER: _referent_of_draft,

@@ -1,19 +1,34 @@
-"""A section's page: its questions and current answers, rendered on the server."""
+"""A section's page (its questions and current answers, rendered on the server), and its
+workflow: « J'ai terminé », « Valider », « Renvoyer en rédaction », « Rouvrir »."""
 
 from __future__ import annotations
 
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app import policy
 from app.context import Ctx, endpoint
+from app.errors import Invalid
+from app.models import Section
 from app.policy import Action
-from app.services import dossiers
+from app.services import dossiers, workflow
+
+# Messages shown after a redirect (POST → 303 → GET), keyed by the `ok` query parameter.
+DONE = {
+    "terminer": "La section est marquée comme terminée ; les référent·es sont prévenu·es.",
+    "valider": "La section est validée : plus personne ne peut la modifier.",
+    "renvoyer": "La section est renvoyée en rédaction ; ses responsables sont prévenu·es.",
+    "rouvrir": "La section est rouverte : elle peut de nouveau être modifiée.",
+}
 
 
-@endpoint()
-def show(ctx: Ctx) -> Response:
-    section, ref = dossiers.section_of(ctx.db, ctx.request.path_params["section_id"])
+def _page(
+    ctx: Ctx,
+    section: Section,
+    ref: dossiers.DossierRef,
+    problems: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
     facts = ctx.facts(ref.dossier, section)
     policy.require(facts, Action.SECTION_READ)
     view = dossiers.section_view(ctx.db, section)
@@ -26,13 +41,48 @@ def show(ctx: Ctx) -> Response:
             "view": view,
             "facts": facts,
             "can_write": policy.can(facts, Action.SECTION_WRITE),
+            "transitions": workflow.available(facts),
+            "max_message": workflow.MAX_MESSAGE,
+            "problems": problems or {},
+            "form": ctx.form,
+            "done": DONE.get(ctx.request.query_params.get("ok", "")),
             "previous": siblings[index - 1] if index > 0 else None,
             "next": siblings[index + 1] if index + 1 < len(siblings) else None,
             "position": index + 1,
             "count": len(siblings),
         },
         block="answers",
+        status=status,
     )
 
 
-routes = [Route("/sections/{section_id:int}", show, methods=["GET"], name="section")]
+@endpoint()
+def show(ctx: Ctx) -> Response:
+    section, ref = dossiers.section_of(ctx.db, ctx.request.path_params["section_id"])
+    return _page(ctx, section, ref)
+
+
+@endpoint()
+def change_status(ctx: Ctx) -> Response:
+    section, ref = dossiers.section_of(ctx.db, ctx.request.path_params["section_id"])
+    transition = workflow.get(ctx.request.path_params["transition"])
+    policy.require(ctx.facts(ref.dossier, section), transition.action)
+    try:
+        workflow.apply(ctx.db, ctx.settings, ctx.user, section, transition, ctx.field("message"))
+    except Invalid as exc:
+        ctx.db.rollback()
+        # The form's textarea is `message-{transition}`: the error summary links to it.
+        problems = {f"message-{transition.name}": text for text in exc.problems.values()}
+        return _page(ctx, section, ref, problems, status=422)
+    return RedirectResponse(f"/sections/{section.id}?ok={transition.name}", status_code=303)
+
+
+routes = [
+    Route("/sections/{section_id:int}", show, methods=["GET"], name="section"),
+    Route(
+        "/sections/{section_id:int}/statut/{transition}",
+        change_status,
+        methods=["POST"],
+        name="section_status",
+    ),
+]

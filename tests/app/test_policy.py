@@ -80,3 +80,57 @@ def test_every_action_has_a_rule() -> None:
     from app.policy import RULES
 
     assert set(RULES) == set(Action)
+
+
+@pytest.mark.parametrize(
+    ("f", "expected"),
+    [
+        (facts(Role.referent), True),
+        (facts(Role.referent, status=SectionStatus.a_rediger), True),
+        (facts(Role.producteur, owns=True), True),
+        (facts(Role.producteur, owns=False), False),
+        (facts(Role.relecteur), False),
+        (facts(None), False),
+        (facts(None, admin=True), False),
+        (facts(None, jury=True), False),
+        (facts(Role.referent, state=DossierState.depose), False),
+        (facts(Role.producteur, owns=True, state=DossierState.verrouille), False),
+        (facts(Role.producteur, owns=True, active=False), False),
+    ],
+)
+def test_section_mark_done(f: Facts, expected: bool) -> None:
+    # Who may say « j'ai terminé »; from which status is the workflow's business (a 409).
+    assert can(f, Action.SECTION_MARK_DONE) is expected
+
+
+REFERENT_ONLY = (Action.SECTION_VALIDATE, Action.SECTION_SEND_BACK, Action.SECTION_REOPEN)
+
+
+@pytest.mark.parametrize("action", REFERENT_ONLY)
+@pytest.mark.parametrize(
+    ("f", "expected"),
+    [
+        (facts(Role.referent, status=SectionStatus.a_relire), True),
+        (facts(Role.referent, status=SectionStatus.validee), True),
+        (facts(Role.producteur, owns=True, status=SectionStatus.a_relire), False),
+        (facts(Role.producteur, owns=True, status=SectionStatus.validee), False),
+        (facts(Role.relecteur, status=SectionStatus.a_relire), False),
+        (facts(None, status=SectionStatus.a_relire), False),
+        (facts(None, admin=True, status=SectionStatus.a_relire), False),
+        (facts(None, jury=True, state=DossierState.depose), False),
+        (facts(Role.referent, state=DossierState.depose), False),
+        (facts(Role.referent, state=DossierState.en_instruction), False),
+        (facts(Role.referent, state=DossierState.labellise), False),
+        (facts(Role.referent, state=DossierState.verrouille), False),
+        (facts(Role.referent, active=False), False),
+    ],
+)
+def test_section_review_transitions(f: Facts, expected: bool, action: Action) -> None:
+    assert can(f, action) is expected
+
+
+@pytest.mark.parametrize("role", [Role.referent, Role.producteur])
+def test_a_validated_section_is_written_by_nobody(role: Role) -> None:
+    validated = facts(role, owns=True, status=SectionStatus.validee)
+    assert can(validated, Action.SECTION_WRITE) is False
+    assert can(validated, Action.SECTION_READ) is True

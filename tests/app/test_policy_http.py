@@ -19,7 +19,7 @@ from sqlmodel import SQLModel, col
 from starlette.testclient import TestClient
 
 from app.db import Database
-from app.models import AuditEvent, DossierState, OutboxMail, Role
+from app.models import AuditEvent, DossierState, OutboxMail, Role, Section, SectionStatus
 from app.policy import Action
 from app.services import accounts, invitations, members
 from app.settings import Settings
@@ -63,6 +63,10 @@ EXPECTED: dict[Action, tuple[str, ...]] = {
     Action.SECTION_ASSIGN:    (DRAFT,   NONE,       NONE,      NONE,      NONE,      NONE,  NONE),
     Action.MEMBERS_MANAGE:    (DRAFT,   NONE,       NONE,      NONE,      NONE,      NONE,  NONE),
     Action.REFERENT_TRANSFER: (DRAFT,   NONE,       NONE,      NONE,      NONE,      NONE,  NONE),
+    Action.SECTION_MARK_DONE: (DRAFT,   DRAFT,      NONE,      NONE,      NONE,      NONE,  NONE),
+    Action.SECTION_VALIDATE:  (DRAFT,   NONE,       NONE,      NONE,      NONE,      NONE,  NONE),
+    Action.SECTION_SEND_BACK: (DRAFT,   NONE,       NONE,      NONE,      NONE,      NONE,  NONE),
+    Action.SECTION_REOPEN:    (DRAFT,   NONE,       NONE,      NONE,      NONE,      NONE,  NONE),
 }
 
 # Platform actions concern no dossier: no state dimension.
@@ -115,6 +119,9 @@ class Probe:
     data: dict[str, Any] = field(default_factory=dict)
     # SECTION_WRITE has no HTTP write route yet: the section page says whether one may write.
     shows_write_right: bool = False
+    # The status the targeted section is put in first, one the transition starts from: so each
+    # workflow probe stands on its own, whatever the probes before it did to the section.
+    section_status: SectionStatus | None = None
 
 
 CAN_WRITE = "Vous pouvez rédiger cette section"
@@ -165,7 +172,49 @@ def dossier_probes(s: Scene) -> list[Probe]:
         ),
         Probe(Action.MEMBERS_MANAGE, "POST", f"{d}/membres/{s.remove_target}/retirer"),
         Probe(Action.REFERENT_TRANSFER, "POST", f"{d}/membres/{s.role_target}/transmettre"),
+        *workflow_probes(s),
     ]
+
+
+def workflow_probes(s: Scene) -> list[Probe]:
+    """Each transition of the section « producteur » owns, from a status it starts from."""
+    statut = f"/sections/{s.section}/statut"
+    return [
+        Probe(
+            Action.SECTION_MARK_DONE,
+            "POST",
+            f"{statut}/terminer",
+            {"message": "Prête."},
+            section_status=SectionStatus.en_cours,
+        ),
+        Probe(
+            Action.SECTION_VALIDATE,
+            "POST",
+            f"{statut}/valider",
+            section_status=SectionStatus.a_relire,
+        ),
+        Probe(
+            Action.SECTION_SEND_BACK,
+            "POST",
+            f"{statut}/renvoyer",
+            {"message": "Chiffrez le budget."},
+            section_status=SectionStatus.a_relire,
+        ),
+        Probe(
+            Action.SECTION_REOPEN,
+            "POST",
+            f"{statut}/rouvrir",
+            section_status=SectionStatus.validee,
+        ),
+    ]
+
+
+def put_section_in(db: Database, section_id: int, status: SectionStatus) -> None:
+    with db.session() as session:
+        section = session.get(Section, section_id)
+        assert section is not None
+        section.statut = status
+        session.add(section)
 
 
 def platform_probes(s: Scene) -> list[Probe]:
@@ -358,6 +407,8 @@ def test_dossier_actions_over_http(
     readable = expected(Action.SECTION_READ, persona, state)
     problems: list[str] = []
     for probe in dossier_probes(scene):
+        if probe.section_status is not None:
+            put_section_in(db, scene.section, probe.section_status)
         allowed = expected(probe.action, persona, state)
         where = f"{persona} / {state.value}"
         problems += check(client, db, token, scene.actors[persona], probe, allowed, readable, where)
