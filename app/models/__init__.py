@@ -1,7 +1,7 @@
 """The domain model. Importing this package registers every table on `SQLModel.metadata`."""
 
 from app.models.audit import AuditEvent
-from app.models.collab_store import DocCheckpoint, DocUpdate
+from app.models.collab_store import DocCheckpoint, DocUpdate, Version, VersionSection
 from app.models.dossier import (
     Affectation,
     Collectivite,
@@ -56,4 +56,6 @@ __all__ = [
     "User",
     "UserSession",
     "Variante",
+    "Version",
+    "VersionSection",
 ]

@@ -7,7 +7,7 @@ loading replays only the tail.
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, LargeBinary
+from sqlalchemy import JSON, Column, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from app.models._base import utcnow
@@ -22,6 +22,14 @@ class DocUpdate(SQLModel, table=True):
     connection_id: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # History (app/services/history.py). A squashed row holds several consecutive edits of one
+    # person within one minute: `edits` counts them, `created_at`..`last_at` spans them.
+    edits: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    last_at: datetime | None = None
+    # Characters added and removed, and the question keys touched; None until analysed.
+    added: int | None = None
+    removed: int | None = None
+    keys: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class DocCheckpoint(SQLModel, table=True):
@@ -32,3 +40,27 @@ class DocCheckpoint(SQLModel, table=True):
     upto_update_id: int = Field(description="Last doc_update.id included in `data`")
     created_at: datetime = Field(default_factory=utcnow)
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Version(SQLModel, table=True):
+    """A named version of a dossier: where each of its sections' logs stood at that moment.
+
+    Made automatically at submission and at each section status change, or by the référent
+    (« enregistrer une version »). Nothing is copied: a version points into the update log.
+    """
+
+    __tablename__ = "version"
+    id: int | None = Field(default=None, primary_key=True)
+    dossier_id: int = Field(foreign_key="dossier.id", index=True)
+    label: str
+    kind: str = Field(description="manuelle, statut or depot")
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class VersionSection(SQLModel, table=True):
+    __tablename__ = "version_section"
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="version.id", index=True)
+    section_id: int = Field(foreign_key="section.id", index=True)
+    upto_update_id: int = Field(description="Last doc_update.id of the section in the version")
