@@ -28,6 +28,7 @@ from app.models.questionnaire import (
     Theme,
     Variante,
 )
+from app.models.submission import DeadlineNotice, Depot
 
 __all__ = [
     "Affectation",
@@ -35,6 +36,8 @@ __all__ = [
     "Campagne",
     "Collectivite",
     "CollectiviteKind",
+    "DeadlineNotice",
+    "Depot",
     "DocCheckpoint",
     "DocUpdate",
     "Dossier",

@@ -3,7 +3,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from app.models._base import utcnow
@@ -75,3 +75,7 @@ class OutboxMail(SQLModel, table=True):
     sent_at: datetime | None = None
     attempts: int = 0
     last_error: str = ""
+    # One optional attachment (a submission receipt): name, MIME type, bytes.
+    attachment_name: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    attachment_type: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    attachment: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
