@@ -55,8 +55,10 @@ format: setup
 clean:
 	rm -rf $(VENV) var tests/browser/node_modules static/editor/node_modules tests/artefacts
 
-bench: setup
+bench: setup services
 	$(BIN)/python tests/perf/bench.py --repeats $${REPEATS:-2}
+	$(BIN)/python tests/perf/history_bench.py
+	$(BIN)/python tests/perf/scale_bench.py
 
 # Rebuild the editor island from its sources and lock file (the built bundle is committed, so
 # running Arobase needs no Node).

@@ -6,12 +6,19 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
+import sqlite3
 import sys
 from collections.abc import Sequence
+from contextlib import closing
+from datetime import date
 from pathlib import Path
 
-from app import db
+from sqlalchemy.engine import make_url
+
+from app import db, logs
 from app.errors import Invalid, NotFound
+from app.models._base import utcnow
 from app.services import accounts, audit, demo, export, questionnaires
 from app.services.questionnaire_schema import QuestionnaireFileError
 from app.settings import Settings, SettingsError
@@ -22,9 +29,30 @@ def _database(settings: Settings) -> db.Database:
     return db.Database(settings.database_url)
 
 
+# On SIGTERM uvicorn stops accepting, closes live-editing websockets with 1012 (service restart)
+# and waits for requests in progress: at most this long, so that the final group commit (the
+# lifespan's shutdown) still runs within an orchestrator's grace period (30 s in Kubernetes).
+GRACEFUL_SHUTDOWN_SECONDS = 20
+
+
+def _is_sqlite(url: str) -> bool:
+    return make_url(db.normalise_url(url)).get_backend_name() == "sqlite"
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    if args.workers > 1 and (not settings.redis_url or _is_sqlite(settings.database_url)):
+        # Each process would hold its own copy of a document open, and with SQLite write to a
+        # file the others also lock: editors of one section must share a bus and a database.
+        print(
+            f"erreur : --workers {args.workers} demande AROBASE_REDIS_URL (le bus entre "
+            "processus) et une base PostgreSQL partagée (pas SQLite) ; sinon, un seul processus.\n"
+            f"error: --workers {args.workers} needs AROBASE_REDIS_URL (the bus between "
+            "processes) and a shared PostgreSQL database (not SQLite); otherwise, one process.",
+            file=sys.stderr,
+        )
+        return 2
     uvicorn.run(
         "app.main:app_from_env",
         factory=True,
@@ -32,22 +60,59 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level,
+        log_config=logs.config(settings),  # uvicorn's own logs through our handler
         proxy_headers=True,
         ws="collab.transport:CollabProtocol",  # the direct path for live editing
         # Bound on queued websocket messages and on request line/headers, against memory abuse.
         ws_max_size=1024 * 1024,
         h11_max_incomplete_event_size=64 * 1024,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     return 0
 
 
 def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "backup":
+        if args.revision is None:
+            print("erreur : arobase db backup FICHIER", file=sys.stderr)
+            return 2
+        return _backup(settings.database_url, Path(args.revision))
+    revision = args.revision or "head"
     if args.action == "upgrade":
-        db.upgrade(settings.database_url, args.revision)
+        db.upgrade(settings.database_url, revision)
     elif args.action == "downgrade":
-        db.downgrade(settings.database_url, args.revision)
+        db.downgrade(settings.database_url, revision)
     else:
         db.check(settings.database_url)
+    return 0
+
+
+def _backup(url: str, target: Path) -> int:
+    """Copy a SQLite database with SQLite's online backup API: a consistent snapshot, taken
+    while the server keeps writing (WAL included), unlike copying the file."""
+    if not _is_sqlite(url):
+        print(
+            "erreur : arobase db backup ne sauvegarde que SQLite ; pour PostgreSQL, utilisez "
+            "pg_dump (voir « Mise en production » dans le README)",
+            file=sys.stderr,
+        )
+        return 2
+    source = Path(str(make_url(url).database or ""))
+    if not source.is_file():
+        print(f"erreur : {source} : base introuvable", file=sys.stderr)
+        return 1
+    if target.exists():
+        print(f"erreur : {target} existe déjà ; choisissez un autre nom", file=sys.stderr)
+        return 1
+    # Written beside the target then renamed: a backup cut short never carries the final name.
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partiel")
+    try:
+        with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(partial)) as dst:
+            src.backup(dst)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    print(f"Sauvegarde écrite : {target} ({target.stat().st_size // 1024} Kio)")
     return 0
 
 
@@ -123,6 +188,20 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deadlines(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services import deadlines
+
+    day = date.fromisoformat(args.date) if args.date else deadlines.today_in_paris(utcnow())
+    database = _database(settings)
+    try:
+        with database.session() as session:
+            report = deadlines.tick(session, settings, day)
+    finally:
+        database.dispose()
+    print(f"{report.reminded} rappel(s) envoyé(s), {report.locked} dossier(s) verrouillé(s).")
+    return 0
+
+
 def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     database = _database(settings)
     try:
@@ -149,9 +228,13 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(func=cmd_serve)
 
-    database = sub.add_parser("db", help="database schema (Alembic migrations)")
-    database.add_argument("action", choices=["upgrade", "downgrade", "check"])
-    database.add_argument("revision", nargs="?", default="head")
+    database = sub.add_parser(
+        "db",
+        help="database schema (Alembic migrations) and SQLite backups",
+        description="upgrade|downgrade [REVISION], check, or backup FILE (SQLite only)",
+    )
+    database.add_argument("action", choices=["upgrade", "downgrade", "check", "backup"])
+    database.add_argument("revision", nargs="?", metavar="REVISION|FILE")
     database.set_defaults(func=cmd_db)
 
     demo_cmd = sub.add_parser("demo", help="load the demo data (idempotent)")
@@ -186,6 +269,13 @@ def parser() -> argparse.ArgumentParser:
         "verify", help="verify the hash chain of audit events (exit 1 when broken)"
     )
     check.set_defaults(func=cmd_audit_verify)
+
+    due = sub.add_parser(
+        "echeances",
+        help="send the deadline reminders that are due and lock overdue drafts (idempotent)",
+    )
+    due.add_argument("--date", help="act as if today were this date (YYYY-MM-DD)")
+    due.set_defaults(func=cmd_deadlines)
     return p
 
 

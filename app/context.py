@@ -24,7 +24,7 @@ from app.auth import sessions
 from app.errors import Forbidden
 from app.models import Dossier, Section, User
 from app.ratelimit import RateLimiter
-from app.services import audit, mail
+from app.services import audit, mail, notifications
 from app.settings import Settings
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -80,9 +80,11 @@ class Ctx:
         status: int = 200,
     ) -> Response:
         """The page, or only `block` of it when htmx asked for a fragment."""
+        user = self.auth.user if self.auth else None
         full = {
-            "user": self.auth.user if self.auth else None,
+            "user": user,
             "csrf_token": self.auth.csrf_token if self.auth else "",
+            "unread": notifications.unread_count(self.db, user) if user else 0,
             **(context or {}),
         }
         templates = self.request.app.state.templates

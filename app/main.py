@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
-import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -15,26 +15,35 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app import errors, ratelimit, templating
+from app import errors, logs, ratelimit, templating
 from app.auth.oidc import OidcClient
 from app.collab_store import SessionGate, SqlStore
 from app.db import Database
 from app.routes import (
     admin,
     auth,
+    comments,
     dossiers,
+    history,
     invitations,
+    notifications,
     oidc,
+    ops,
     pages,
     password,
     sections,
+    submission,
     team,
 )
 from app.security import SecurityMiddleware
+from app.services.comment_feed import LocalFeed, RelayedFeed
+from app.services.history import Squasher
 from app.services.mail import MailSender
 from app.settings import Settings
+from collab.bus import LocalBus, RedisBus, bus_prefix
 from collab.endpoint import CollabEndpoint
 from collab.manager import Manager
+from collab.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,18 +57,42 @@ def create_app(settings: Settings) -> Starlette:
         app.state.db = database = Database(settings.database_url)
         app.state.mailer = None
         gate = SessionGate(settings, database)
-        manager = Manager(SqlStore(database))
+        # Several processes hear each other through Redis; one process needs no bus.
+        bus = (
+            RedisBus(settings.redis_url, prefix=bus_prefix(settings.database_url))
+            if settings.redis_url
+            else LocalBus()
+        )
+        app.state.metrics = metrics = Metrics()  # read by /metrics
+        manager = Manager(SqlStore(database), bus=bus)
         app.state.collab = manager
-        app.state.collab_endpoint = CollabEndpoint(manager, gate, settings.origin)
+        app.state.collab_endpoint = CollabEndpoint(manager, gate, settings.origin, metrics=metrics)
 
-        async def recheck() -> None:
+        async def recheck_here() -> None:
             gate.forget()
             await manager.reevaluate(lambda conn, name: gate.permission(conn.peer, name))
 
+        async def recheck() -> None:
+            await recheck_here()
+            manager.recheck_everywhere()  # connections held by the other processes too
+
+        manager.on_recheck = recheck_here
         app.state.collab_recheck = recheck
         try:
             async with AsyncExitStack() as stack:
                 await stack.enter_async_context(manager.running())
+                # Tells open section pages that their comment threads changed, in this process
+                # and, through the bus, in the others.
+                local_feed = await stack.enter_async_context(LocalFeed().running())
+                loop = asyncio.get_running_loop()
+                feed = RelayedFeed(
+                    local_feed,
+                    lambda raw: loop.call_soon_threadsafe(manager.publish_event, raw),
+                )
+                manager.on_event = feed.heard
+                app.state.comment_feed = feed
+                # Bounded history: merges each person's edits of a minute, every 5 minutes.
+                await stack.enter_async_context(Squasher(database).running())
                 if settings.smtp_url:
                     app.state.mailer = await stack.enter_async_context(
                         MailSender(settings, database).running()
@@ -73,12 +106,17 @@ def create_app(settings: Settings) -> Starlette:
         *auth.routes,
         *dossiers.routes,
         *sections.routes,
+        *comments.routes,
+        *history.routes,
+        *submission.routes,
+        *notifications.routes,
         *team.routes,
         *invitations.routes,
         *password.routes,
         *oidc.routes,
         *admin.routes,
         *pages.routes,
+        *ops.routes,
         Mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static"),
         Mount("/collab", app=_collab, name="collab"),
     ]
@@ -130,9 +168,7 @@ def origin_of(url: str) -> str:
 def app_from_env() -> Starlette:
     """Entry point for `uvicorn --factory` and `arobase serve`."""
     settings = Settings.from_env()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(settings)
     app = create_app(settings)
     # Everything loaded so far (modules, mappings, templates) lives as long as the process: keep
     # it out of the collector's way, so collections under load only walk what is young.

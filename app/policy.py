@@ -36,6 +36,23 @@ class Action(StrEnum):
     ACCOUNTS_MANAGE = "accounts:manage"  # platform: disable and enable accounts
     OUTBOX_READ = "outbox:read"  # platform: the mails kept when there is no SMTP
     AUDIT_READ = "audit:read"  # platform: the audit journal, its export and its verification
+    # History (app/routes/history.py): a section's timeline, its past states, diffs between any
+    # two of them and « qui a écrit quoi ? »; named versions; restoring a past state.
+    HISTORY_READ = "history:read"
+    VERSION_CREATE = "version:create"  # « Enregistrer une version » of the whole dossier
+    SECTION_RESTORE = "section:restore"  # bring a past state back, as a new change
+    CONTRIBUTIONS_READ = "contributions:read"  # who contributed what, per person, to a dossier
+    # Submission (`app.services.submission`).
+    DOSSIER_COMPLETENESS = "dossier:completeness"  # « vérifier la complétude »: what blocks it
+    DOSSIER_SUBMIT = "dossier:submit"  # « déposer »
+    DOSSIER_RECEIPT = "dossier:receipt"  # the submission receipt (PDF)
+    DOSSIER_CORRECTION = "dossier:correction"  # platform: send a submitted dossier back
+    # Comments (`app.services.comments`): threads on a question or on a passage of its answer.
+    COMMENT_READ = "comment:read"  # the threads of a section, and their live feed
+    COMMENT_WRITE = "comment:write"  # open a thread, reply, re-attach a thread to a new passage
+    COMMENT_DELETE_OWN = "comment:delete-own"  # delete one's own comment
+    COMMENT_MODERATE = "comment:moderate"  # delete anyone's comment, or a whole thread
+    THREAD_RESOLVE = "thread:resolve"  # resolve a thread, or reopen it
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,58 @@ def _admin(f: Facts) -> bool:
     return f.is_admin
 
 
+def _may_read_history(f: Facts) -> bool:
+    """Who wrote what is the working team's business: the référents, the section's own
+    producteurs, the relecteurs (they review the changes), and the association's staff, who
+    audit every contribution. Not the producteurs of other sections (they read the current
+    text, not who typed it), and not the jury, who judges the submitted dossier, not its drafts.
+    In every dossier state: history is kept, and read, after submission too."""
+    if f.is_admin:
+        return True
+    return f.role in (Role.referent, Role.relecteur) or (
+        f.role == Role.producteur and f.owns_section
+    )
+
+
+def _may_restore(f: Facts) -> bool:
+    # A restore writes the section: only while it may be written, and only by the référent
+    # (bringing back an old text overrides everyone's later work).
+    return f.section_status != SectionStatus.validee and _referent_of_draft(f)
+
+
+def _referent_or_admin(f: Facts) -> bool:
+    return f.role == Role.referent or f.is_admin
+
+
+def _team_or_admin(f: Facts) -> bool:
+    # What still blocks the dossier is the whole team's business (not the jury's).
+    return f.role is not None or f.is_admin
+
+
+def _receipt(f: Facts) -> bool:
+    return _referent_or_admin(f) and f.dossier_state in _SUBMITTED
+
+
+def _admin_after_submission(f: Facts) -> bool:
+    # A locked dossier (deadline passed) can be reopened the same way as a submitted one.
+    reopenable = {DossierState.depose, DossierState.en_instruction, DossierState.verrouille}
+    return f.is_admin and f.dossier_state in reopenable
+
+
+def _member_of_draft(f: Facts) -> bool:
+    """Référents, producteurs (of any section: one reads the rest and comments on it) and
+    relecteurs discuss while the dossier is a draft; a validated section may still be
+    commented. After submission (or the deadline) the discussion is read-only."""
+    return f.role is not None and f.dossier_state == DossierState.brouillon
+
+
+def _may_resolve_thread(f: Facts) -> bool:
+    # The référent settles any thread; a producteur the threads on the sections they write.
+    return f.dossier_state == DossierState.brouillon and (
+        f.role == Role.referent or (f.role == Role.producteur and f.owns_section)
+    )
+
+
 RULES: dict[Action, Callable[[Facts], bool]] = {
     Action.DOSSIER_READ: _may_read,
     Action.DOSSIER_EXPORT: _may_export,
@@ -108,6 +177,21 @@ RULES: dict[Action, Callable[[Facts], bool]] = {
     Action.ACCOUNTS_MANAGE: _admin,
     Action.OUTBOX_READ: _admin,
     Action.AUDIT_READ: _admin,
+    Action.HISTORY_READ: _may_read_history,
+    Action.VERSION_CREATE: _referent_of_draft,
+    Action.SECTION_RESTORE: _may_restore,
+    Action.CONTRIBUTIONS_READ: _referent_or_admin,
+    Action.DOSSIER_COMPLETENESS: _team_or_admin,
+    Action.DOSSIER_SUBMIT: _referent_of_draft,
+    Action.DOSSIER_RECEIPT: _receipt,
+    Action.DOSSIER_CORRECTION: _admin_after_submission,
+    # Threads are the team's working notes: its members and the association's staff read them
+    # in every state (kept after submission); the jury judges the dossier, not the discussion.
+    Action.COMMENT_READ: _team_or_admin,
+    Action.COMMENT_WRITE: _member_of_draft,
+    Action.COMMENT_DELETE_OWN: _member_of_draft,
+    Action.COMMENT_MODERATE: _referent_of_draft,
+    Action.THREAD_RESOLVE: _may_resolve_thread,
 }
 
 
@@ -120,6 +204,13 @@ def can(facts: Facts, action: Action) -> bool:
 def require(facts: Facts, action: Action) -> None:
     if not can(facts, action):
         raise Forbidden()
+
+
+def may_delete_comment(facts: Facts, authored: bool) -> bool:
+    """One's own comment with `COMMENT_DELETE_OWN`, anyone's with `COMMENT_MODERATE`."""
+    return can(facts, Action.COMMENT_MODERATE) or (
+        authored and can(facts, Action.COMMENT_DELETE_OWN)
+    )
 
 
 def platform_facts(user: User) -> Facts:

@@ -57,6 +57,14 @@ class Settings:
         metadata={"doc": "Seconds of inactivity after which a login session ends."},
     )
     log_level: str = field(default="info", metadata={"doc": "Log level of the server."})
+    log_format: str = field(
+        default="text",
+        metadata={"doc": "`text` (one readable line per event) or `json` (one object per line)."},
+    )
+    metrics_token: str = field(
+        default="",
+        metadata={"doc": "Bearer token that /metrics requires; empty = /metrics is open."},
+    )
     oidc_issuer: str = field(
         default="",
         metadata={"doc": "OpenID Connect issuer URL (discovery); empty = no OIDC login."},
@@ -117,6 +125,8 @@ class Settings:
             raise SettingsError(
                 f"AROBASE_BASE_URL must start with http(s)://, got {self.base_url!r}"
             )
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"AROBASE_LOG_FORMAT must be text or json, got {self.log_format!r}")
         if self.session_max_age <= 0 or self.session_idle_timeout <= 0:
             raise SettingsError("AROBASE_SESSION_MAX_AGE and _IDLE_TIMEOUT must be positive")
         if self.secret_key:

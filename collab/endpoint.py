@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from collab.gate import Gate
 from collab.manager import Manager
+from collab.metrics import Metrics
 from collab.protocol import ProtocolError
 from collab.room import Connection, CrdtError, Permission, Room
 from collab.transport import DirectLink, direct_link
@@ -45,6 +46,7 @@ BAD_MESSAGE, TOO_BIG, FORBIDDEN, UNAUTHENTICATED, NOT_FOUND, TOO_MANY = (
     4429,
 )
 SLOW_READER, GOING_AWAY = 4408, 1001
+REFUSALS = (FORBIDDEN, UNAUTHENTICATED, NOT_FOUND, TOO_MANY)  # what a handshake may get
 
 
 @dataclass(frozen=True)
@@ -131,12 +133,19 @@ class _RateLimit:
 
 class CollabEndpoint:
     def __init__(
-        self, manager: Manager, gate: Gate, origin: str, limits: Limits = Limits()
+        self,
+        manager: Manager,
+        gate: Gate,
+        origin: str,
+        limits: Limits = Limits(),
+        metrics: Metrics | None = None,
     ) -> None:
         self.manager = manager
         self.gate = gate
         self.origin = origin
         self.limits = limits
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics.refusals.declare(str(code) for code in REFUSALS)
         self._per_user: dict[int, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -150,6 +159,7 @@ class CollabEndpoint:
         headers = Headers(scope=scope)
         refusal = await self._refusal(name, headers)
         if isinstance(refusal, int):
+            self.metrics.refusals.inc(str(refusal))
             await send({"type": "websocket.close", "code": refusal})
             return
         conn = refusal
@@ -235,6 +245,7 @@ class CollabEndpoint:
         limit = _RateLimit(self.limits.rate, self.limits.burst)
         max_message = self.limits.max_message
         channel = conn.channel
+        observe, clock = self.metrics.relay_seconds.observe, time.perf_counter
 
         def handle(data: bytes | None) -> bool:
             if getattr(channel, "closing", None) is not None:
@@ -248,12 +259,14 @@ class CollabEndpoint:
             if not limit.allow():
                 channel.close(TOO_MANY, "trop de messages")
                 return False
+            started = clock()
             try:
                 room.receive(conn, data)
             except (ProtocolError, CrdtError) as exc:
                 log.info("closing %s on %s: %s", conn.id, room.name, exc)
                 channel.close(BAD_MESSAGE, "message invalide")
                 return False
+            observe(clock() - started)
             return True
 
         return handle

@@ -16,19 +16,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
+from anyio.abc import TaskGroup
 from pycrdt import Doc
 
 from collab import protocol
-from collab.room import Connection, Permission, Room, Stored
+from collab.bus import CONTROL, Bus, Envelope, Kind, LocalBus
+from collab.protocol import ProtocolError
+from collab.room import Connection, CrdtError, Permission, Room, Stored
 from collab.store import Store
 
 log = logging.getLogger("arobase.collab")
+PRESENCE_TTL = 30.0  # seconds: presence of other processes' clients not renewed is dropped
 
 
 def new_doc() -> Doc:  # type: ignore[type-arg]
@@ -54,9 +60,25 @@ class Stats:
 
 class Manager:
     def __init__(
-        self, store: Store, *, flush_interval: float = 0.02, checkpoint_every: int = 500
+        self,
+        store: Store,
+        *,
+        bus: Bus | None = None,
+        flush_interval: float = 0.02,
+        checkpoint_every: int = 500,
+        exchange_interval: float = 5.0,
+        reload_interval: float = 30.0,
     ) -> None:
         self.store = store
+        self.bus: Bus = bus or LocalBus()
+        self.exchange_interval = exchange_interval
+        self.reload_interval = reload_interval
+        # Called when another process says rights changed (set by the application).
+        self.on_recheck: Callable[[], Coroutine[Any, Any, None]] | None = None
+        self._group: TaskGroup | None = None
+        # Called with the payload of an application event another process published.
+        self.on_event: Callable[[bytes], None] | None = None
+        self._opening: dict[str, list[Envelope]] = {}  # heard while loading, applied after
         self.flush_interval = flush_interval
         self.checkpoint_every = checkpoint_every
         self.rooms: dict[str, Room] = {}
@@ -75,6 +97,10 @@ class Manager:
     async def running(self) -> AsyncIterator[Manager]:
         async with anyio.create_task_group() as group:
             group.start_soon(self._flush_loop)
+            group.start_soon(self.bus.run, self._heard, self._reload_all)
+            if self.bus.distributed:
+                group.start_soon(self._exchange_loop)
+            self._group = group
             try:
                 yield self
             finally:
@@ -94,15 +120,28 @@ class Manager:
         return room
 
     async def _open(self, name: str) -> Room:
-        loaded = await anyio.to_thread.run_sync(self.store.load, name)
-        doc = new_doc()
-        for update in loaded.updates:
-            doc.apply_update(update)
-        room = Room(name, doc, self._on_stored)
-        self.rooms[name] = room
-        self._last_ids[name] = loaded.last_id
-        self._since_checkpoint[name] = loaded.since_checkpoint
+        # Subscribe first, then load: what other processes relay meanwhile is kept and applied
+        # after the load, so nothing falls between the two.
+        self._opening[name] = []
+        try:
+            await self.bus.subscribe(name)
+            loaded = await anyio.to_thread.run_sync(self.store.load, name)
+            doc = new_doc()
+            for update in loaded.updates:
+                doc.apply_update(update)
+            room = Room(name, doc, self._on_stored, self._relay_for(name))
+            self.rooms[name] = room
+            self._last_ids[name] = loaded.last_id
+            self._since_checkpoint[name] = loaded.since_checkpoint
+        finally:
+            heard = self._opening.pop(name)
+        for envelope in heard:
+            self._dispatch(room, envelope)
         return room
+
+    def _relay_for(self, name: str) -> Callable[[Kind, bytes], None]:
+        publish = self.bus.publish
+        return lambda kind, data: publish(name, kind, data)
 
     async def leave(self, room: Room, conn: Connection) -> None:
         room.leave(conn)
@@ -117,12 +156,110 @@ class Manager:
                     await self._checkpoint(room)
                 room.close()
                 del self.rooms[room.name]
+                await self.bus.unsubscribe(room.name)
+
+    # Other processes (collab.bus) -------------------------------------------------------------
+    def _heard(self, name: str, envelope: Envelope) -> None:
+        if name == CONTROL:
+            if envelope.kind == Kind.RECHECK and self.on_recheck and self._group is not None:
+                self._group.start_soon(self.on_recheck)
+            elif envelope.kind == Kind.EVENT and self.on_event is not None:
+                self.on_event(envelope.data)
+            return
+        room = self.rooms.get(name)
+        if room is not None:
+            self._dispatch(room, envelope)
+        elif name in self._opening:
+            self._opening[name].append(envelope)
+
+    def _dispatch(self, room: Room, envelope: Envelope) -> None:
+        try:
+            if envelope.kind == Kind.UPDATE:
+                room.apply_remote(envelope.data)
+            elif envelope.kind == Kind.AWARENESS:
+                room.awareness_remote(envelope.data, envelope.origin, time.monotonic())
+            elif envelope.kind == Kind.STATE:
+                missing = room.missing_for(envelope.data)
+                if missing is not None:  # they lack something we have: send it
+                    self.bus.publish(room.name, Kind.UPDATE, missing)
+        except (CrdtError, ProtocolError):
+            log.warning("ignoring a broken %s from process %s", envelope.kind.name, envelope.origin)
+
+    def publish_event(self, payload: bytes) -> None:
+        """Send an application event to the other processes (call it on the event loop)."""
+        self.bus.publish(CONTROL, Kind.EVENT, payload)
+
+    def recheck_everywhere(self) -> None:
+        """Tell the other processes that rights changed (this one re-checks by itself)."""
+        self.bus.publish(CONTROL, Kind.RECHECK, b"")
+
+    async def _exchange_loop(self) -> None:
+        """The gap check: every few seconds each room says what it has (others answer with
+        what it lacks) and forgets presence nobody renewed; now and then, and after the bus
+        comes back, each room also re-reads its document from the database."""
+        since_reload = 0.0
+        while True:
+            await anyio.sleep(self.exchange_interval)
+            now = time.monotonic()
+            for room in list(self.rooms.values()):
+                self.bus.publish(room.name, Kind.STATE, room.doc.get_state())
+                room.expire_remote(now, PRESENCE_TTL)
+            since_reload += self.exchange_interval
+            if since_reload >= self.reload_interval:
+                since_reload = 0.0
+                await self._reload_all()
+
+    async def _reload_all(self) -> None:
+        """Apply what the database holds to every open room (updates are idempotent: only what
+        a room lacks changes it). Catches what the bus missed, deletions included."""
+        for name in list(self.rooms):
+            try:
+                loaded = await anyio.to_thread.run_sync(self.store.load, name)
+            except Exception:  # the store is down: the next round tries again
+                log.warning("reloading %s from the store failed", name, exc_info=True)
+                return
+            room = self.rooms.get(name)
+            if room is None:
+                continue
+            for update in loaded.updates:
+                room.apply_remote(update)
+            self.bus.publish(name, Kind.STATE, room.doc.get_state())
 
     def _pending_for(self, room: Room) -> bool:
         return any(p.room is room for p in self._pending)
 
     def connections(self) -> list[tuple[Room, Connection]]:
         return [(room, conn) for room in self.rooms.values() for conn in room.connections.values()]
+
+    # Changes made by the server -------------------------------------------------------------
+    def live_state(self, name: str) -> bytes | None:
+        """The whole state of the open room `name` (None when it is not open); call it on the
+        event loop, which alone touches a room's document."""
+        room = self.rooms.get(name)
+        return room.doc.get_update() if room is not None else None
+
+    async def apply_server_update(
+        self, name: str, update: bytes, user_id: int, origin: str = "restauration"
+    ) -> bool:
+        """Apply a change made on `user_id`'s behalf (a restore) and commit it, attributed to
+        them with `origin` as the connection id. True once it is committed.
+
+        An open room applies it and relays it to all its connections at once, and it goes
+        through the group commit like any edit (False: the store failed, it stays pending and a
+        later flush writes it). Without a room it is appended to the log directly. Both under
+        the room's lock, so a room opening meanwhile loads it from the log rather than missing it.
+        """
+        lock = self._room_locks.setdefault(name, anyio.Lock())
+        async with lock:
+            room = self.rooms.get(name)
+            if room is None:
+                await self._append([Stored(name, user_id, origin, update)])
+                self.stats.updates_stored += 1
+                return True
+            for stored in room.apply_server_update(update, user_id, origin):
+                self._pending.append(_Pending(room, origin, stored))
+            self._wake.set()
+        return await self.flush()
 
     # Storing ---------------------------------------------------------------------------------
     def _on_stored(self, room: Room, conn: Connection, stored: Stored | None) -> None:

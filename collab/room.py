@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from pycrdt import Doc, TransactionEvent, get_update
 
 from collab import protocol
+from collab.bus import Kind
 from collab.protocol import AwarenessEntry, ProtocolError
 
 log = logging.getLogger("arobase.collab")
@@ -86,6 +87,14 @@ class Stored:
 StoredHook = Callable[["Room", Connection, "Stored | None"], None]
 
 
+# Called with what other processes' rooms of the document must hear (see collab.bus).
+RelayHook = Callable[[Kind, bytes], None]
+
+
+def _no_relay(kind: Kind, data: bytes) -> None:
+    return None
+
+
 class CrdtError(ValueError):
     """The CRDT library refused the bytes (malformed update or state vector, or a panic)."""
 
@@ -108,7 +117,9 @@ def crdt_guard(what: str) -> Iterator[None]:
 
 
 class Room:
-    def __init__(self, name: str, doc: Doc[Any], on_stored: StoredHook) -> None:
+    def __init__(
+        self, name: str, doc: Doc[Any], on_stored: StoredHook, on_relay: RelayHook = _no_relay
+    ) -> None:
         self.name = name
         self.doc = doc
         self.connections: dict[str, Connection] = {}
@@ -116,6 +127,8 @@ class Room:
         # per recipient and nothing else.
         self._audience: dict[str, Callable[[bytes], None]] = {}
         self._on_stored = on_stored
+        self._on_relay = on_relay  # what other processes' rooms of this document must hear
+        self._remote_seen: dict[int, float] = {}  # awareness ids of other processes: last heard
         self._captured: list[bytes] = []
         self._full_sync: bytes | None = None  # sync step 2 for a client that has nothing yet
         self._full_update: bytes | None = None  # the whole state, while nothing changes
@@ -143,7 +156,9 @@ class Room:
             if client_id in self._awareness
         ]
         if gone:
-            self._broadcast(protocol.awareness(protocol.encode_awareness(gone)))
+            payload = protocol.encode_awareness(gone)
+            self._broadcast(protocol.awareness(payload))
+            self._on_relay(Kind.AWARENESS, payload)
 
     @property
     def empty(self) -> bool:
@@ -189,7 +204,72 @@ class Room:
             self._on_stored(self, conn, None)
         for change in changes:
             self._broadcast(protocol.sync_update(change), skip=conn)
+            self._on_relay(Kind.UPDATE, change)
             self._on_stored(self, conn, Stored(self.name, conn.peer.user_id, conn.id, change))
+
+    def apply_server_update(self, update: bytes, user_id: int, origin: str) -> list[Stored]:
+        """Apply a change the server makes on someone's behalf (a restore): relayed to every
+        synced connection, and returned for storing under `origin` as its connection id."""
+        self._captured.clear()
+        with crdt_guard("invalid update"):
+            self.doc.apply_update(update)
+        changes = [u for u in self._captured if u != _EMPTY_UPDATE]
+        self._captured.clear()
+        for change in changes:
+            self._broadcast(protocol.sync_update(change))
+            self._on_relay(Kind.UPDATE, change)
+        return [Stored(self.name, user_id, origin, change) for change in changes]
+
+    # From other processes (collab.bus) ---------------------------------------------------------
+    def apply_remote(self, update: bytes) -> bool:
+        """Apply an update another process applied (and stores): relayed to every synced
+        connection here, neither stored nor relayed back. True if it brought anything."""
+        self._captured.clear()
+        with crdt_guard("invalid update"):
+            self.doc.apply_update(update)
+        changes = [u for u in self._captured if u != _EMPTY_UPDATE]
+        self._captured.clear()
+        for change in changes:
+            self._broadcast(protocol.sync_update(change))
+        return bool(changes)
+
+    def missing_for(self, state_vector: bytes) -> bytes | None:
+        """What this document has that a document at `state_vector` lacks, if it lacks any
+        item (deletions alone are left to the reload from the database)."""
+        with crdt_guard("invalid state vector"):
+            update = self.doc.get_update(state_vector)
+        return update if protocol.Reader(update).var_uint() else None
+
+    def awareness_remote(self, payload: bytes, origin: str, now: float) -> None:
+        """Presence from another process (stamped there): kept as that process's, relayed here."""
+        owner = f"@{origin}"
+        accepted = []
+        for entry in protocol.decode_awareness(payload):
+            current = self._awareness.get(entry.client_id)
+            if current is not None and not current[2].startswith("@"):
+                continue  # a connection of ours speaks for that id
+            if entry.state is None:
+                self._awareness.pop(entry.client_id, None)
+                self._remote_seen.pop(entry.client_id, None)
+            else:
+                self._awareness[entry.client_id] = (entry.clock, entry.state, owner)
+                self._remote_seen[entry.client_id] = now
+            accepted.append(entry)
+        if accepted:
+            self._broadcast(protocol.awareness(protocol.encode_awareness(accepted)))
+
+    def expire_remote(self, now: float, ttl: float) -> None:
+        """Forget presence of other processes' clients not heard of for `ttl` seconds (their
+        process died, or they left while the bus was down); clients renew theirs every 15 s."""
+        stale = [cid for cid, seen in self._remote_seen.items() if now - seen > ttl]
+        gone = []
+        for client_id in stale:
+            del self._remote_seen[client_id]
+            entry = self._awareness.pop(client_id, None)
+            if entry is not None:
+                gone.append(AwarenessEntry(client_id, entry[0] + 1, None))
+        if gone:
+            self._broadcast(protocol.awareness(protocol.encode_awareness(gone)))
 
     def _is_echo(self, update: bytes) -> bool:
         """Does `update` bring nothing the document lacks, neither content nor deletions?
@@ -243,7 +323,9 @@ class Room:
             conn.awareness_ids.add(entry.client_id)
             accepted.append(AwarenessEntry(entry.client_id, entry.clock, state))
         if accepted:
-            self._broadcast(protocol.awareness(protocol.encode_awareness(accepted)))
+            payload = protocol.encode_awareness(accepted)
+            self._broadcast(protocol.awareness(payload))
+            self._on_relay(Kind.AWARENESS, payload)
 
     @staticmethod
     def _stamp(peer: Peer) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from app.models.questionnaire import (
     Theme,
     Variante,
 )
+from app.models.review import Comment, Notification, Thread
 from app.models.submission import DeadlineNotice, Depot
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "Campagne",
     "Collectivite",
     "CollectiviteKind",
+    "Comment",
     "DeadlineNotice",
     "Depot",
     "DocCheckpoint",
@@ -47,6 +49,7 @@ __all__ = [
     "InvitationKind",
     "InvitationStatus",
     "Membre",
+    "Notification",
     "OutboxMail",
     "PasswordReset",
     "Question",
@@ -56,6 +59,7 @@ __all__ = [
     "Section",
     "SectionStatus",
     "Theme",
+    "Thread",
     "User",
     "UserSession",
     "Variante",

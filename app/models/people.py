@@ -30,6 +30,11 @@ class User(SQLModel, table=True):
     siret: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime | None = None
+    # Notifications by mail: "immediat" (each one at once) or "quotidien" (one digest a day).
+    notification_mode: str = Field(
+        default="immediat", sa_column_kwargs={"server_default": "immediat"}
+    )
+    digest_sent_at: datetime | None = None
 
 
 class UserSession(SQLModel, table=True):

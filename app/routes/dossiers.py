@@ -56,9 +56,13 @@ def overview(ctx: Ctx) -> Response:
             "members": dossiers.members(ctx.db, ref.dossier.id),  # type: ignore[arg-type]
             "answered": answered,
             "total": total,
+            "activity": dossiers.activity(ctx.db, [v.section for v in views]),
             "can_export": policy.can(facts, Action.DOSSIER_EXPORT),
             "can_manage": policy.can(facts, Action.MEMBERS_MANAGE),
             "can_assign": policy.can(facts, Action.SECTION_ASSIGN),
+            "can_check": policy.can(facts, Action.DOSSIER_COMPLETENESS),
+            "can_submit": policy.can(facts, Action.DOSSIER_SUBMIT),
+            "can_correct": policy.can(facts, Action.DOSSIER_CORRECTION),
         },
         block="sections",
     )

@@ -3,6 +3,8 @@ workflow: « J'ai terminé », « Valider », « Renvoyer en rédaction », « R
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
@@ -11,7 +13,7 @@ from app.context import Ctx, endpoint
 from app.errors import Invalid
 from app.models import Section
 from app.policy import Action
-from app.services import dossiers, workflow
+from app.services import discussions, dossiers, workflow
 
 # Messages shown after a redirect (POST → 303 → GET), keyed by the `ok` query parameter.
 DONE = {
@@ -19,16 +21,26 @@ DONE = {
     "valider": "La section est validée : plus personne ne peut la modifier.",
     "renvoyer": "La section est renvoyée en rédaction ; ses responsables sont prévenu·es.",
     "rouvrir": "La section est rouverte : elle peut de nouveau être modifiée.",
+    # Comment threads (app/routes/comments.py), when the page was posted without JavaScript.
+    "commentaire": "Votre commentaire est publié.",
+    "reponse": "Votre réponse est publiée.",
+    "resolu": "Le fil est marqué comme résolu.",
+    "rouvert": "Le fil est rouvert.",
+    "fil-supprime": "Le fil est supprimé.",
+    "commentaire-supprime": "Le commentaire est supprimé.",
+    "rattache": "Le fil est rattaché au nouveau passage.",
 }
 
 
-def _page(
+def page(
     ctx: Ctx,
     section: Section,
     ref: dossiers.DossierRef,
     problems: dict[str, str] | None = None,
     status: int = 200,
+    extra: dict[str, Any] | None = None,
 ) -> Response:
+    """The section page; `extra` for what another resource's form sends back (a comment's)."""
     facts = ctx.facts(ref.dossier, section)
     policy.require(facts, Action.SECTION_READ)
     view = dossiers.section_view(ctx.db, section)
@@ -50,6 +62,8 @@ def _page(
             "next": siblings[index + 1] if index + 1 < len(siblings) else None,
             "position": index + 1,
             "count": len(siblings),
+            "discussion": discussions.discussion(ctx.db, ctx.user, section, facts),
+            **(extra or {}),
         },
         block="answers",
         status=status,
@@ -59,7 +73,7 @@ def _page(
 @endpoint()
 def show(ctx: Ctx) -> Response:
     section, ref = dossiers.section_of(ctx.db, ctx.request.path_params["section_id"])
-    return _page(ctx, section, ref)
+    return page(ctx, section, ref)
 
 
 @endpoint()
@@ -73,7 +87,7 @@ def change_status(ctx: Ctx) -> Response:
         ctx.db.rollback()
         # The form's textarea is `message-{transition}`: the error summary links to it.
         problems = {f"message-{transition.name}": text for text in exc.problems.values()}
-        return _page(ctx, section, ref, problems, status=422)
+        return page(ctx, section, ref, problems, status=422)
     return RedirectResponse(f"/sections/{section.id}?ok={transition.name}", status_code=303)
 
 

@@ -32,6 +32,7 @@ RIGHTS_CHANGED = "arobase.rights_changed"
 # accounts, and the end of sessions (an export or a login changes nobody's rights).
 _RIGHTS_CHANGING_RESOURCES = {"membre", "section", "referent", "invitation", "user"}
 _RIGHTS_CHANGES = {"auth.logout", "password.reset", "dossier.state"}
+_NOT_RIGHTS = {"section.restauration"}  # a content change: nobody's rights move
 _CHUNK = 1000  # events read at a time by `verify` and the CSV export: memory stays bounded
 
 
@@ -61,7 +62,10 @@ def record(
     event.hash = event_hash(event)
     session.add(event)
     session.flush()
-    if kind in _RIGHTS_CHANGES or kind.split(".", 1)[0] in _RIGHTS_CHANGING_RESOURCES:
+    resource = kind.split(".", 1)[0]
+    if kind in _RIGHTS_CHANGES or (
+        resource in _RIGHTS_CHANGING_RESOURCES and kind not in _NOT_RIGHTS
+    ):
         session.info[RIGHTS_CHANGED] = True  # open editing connections are re-checked
     return event
 

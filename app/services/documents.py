@@ -21,6 +21,7 @@ def stored_updates(session: Session, doc_name: str) -> tuple[list[bytes], int, i
         select(DocCheckpoint)
         .where(DocCheckpoint.doc_name == doc_name)
         .order_by(col(DocCheckpoint.upto_update_id).desc())
+        .limit(1)  # only the newest: each holds a whole document
     ).first()
     upto = checkpoint.upto_update_id if checkpoint else 0
     rows = session.exec(

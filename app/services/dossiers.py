@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
 from app.errors import NotFound
@@ -12,12 +13,14 @@ from app.models import (
     Affectation,
     Campagne,
     Collectivite,
+    DocUpdate,
     Dossier,
     DossierState,
     Membre,
     Question,
     Section,
     Theme,
+    Thread,
     User,
 )
 from app.services import answers, documents
@@ -155,3 +158,37 @@ def section_list(session: Session, dossier: Dossier) -> list[tuple[Section, Them
             .order_by(col(Theme.ordre))
         )
     )
+
+
+@dataclass(frozen=True)
+class Activity:
+    last_edit: datetime | None  # the section's latest stored edit
+    open_threads: int  # comment threads neither resolved nor deleted
+
+
+def activity(session: Session, sections: list[Section]) -> dict[int, Activity]:
+    """Per section: when it was last edited and how many discussions are open (two queries)."""
+    by_doc = {s.doc_name: s.id for s in sections}
+    last = dict(
+        session.exec(
+            select(
+                DocUpdate.doc_name, func.max(func.coalesce(DocUpdate.last_at, DocUpdate.created_at))
+            )
+            .where(col(DocUpdate.doc_name).in_(list(by_doc)))
+            .group_by(col(DocUpdate.doc_name))
+        ).all()
+    )
+    threads = dict(
+        session.exec(
+            select(Thread.section_id, func.count())
+            .where(
+                col(Thread.section_id).in_([s.id for s in sections]),
+                col(Thread.resolved_at).is_(None),
+                col(Thread.deleted_at).is_(None),
+            )
+            .group_by(col(Thread.section_id))
+        ).all()
+    )
+    return {
+        s.id or 0: Activity(last.get(s.doc_name), int(threads.get(s.id or 0, 0))) for s in sections
+    }

@@ -34,8 +34,18 @@ QUEUED = "arobase.mail_queued"
 POLL_SECONDS = 2.0
 
 
-def queue(session: Session, to: str, subject: str, body: str, kind: str = "") -> OutboxMail:
+def queue(
+    session: Session,
+    to: str,
+    subject: str,
+    body: str,
+    kind: str = "",
+    attachment: tuple[str, str, bytes] | None = None,
+) -> OutboxMail:
+    """Queue a mail; `attachment` is (file name, MIME type, bytes)."""
     mail = OutboxMail(to=to, subject=subject, body=body, kind=kind)
+    if attachment is not None:
+        mail.attachment_name, mail.attachment_type, mail.attachment = attachment
     session.add(mail)
     session.flush()
     session.info[QUEUED] = True  # read after commit to wake the sender at once
@@ -75,6 +85,11 @@ def deliver(target: SmtpTarget, sender: str, mail: OutboxMail) -> None:
     message["Subject"] = mail.subject
     message["Message-ID"] = make_msgid(domain="arobase")
     message.set_content(mail.body)
+    if mail.attachment is not None:
+        maintype, _, subtype = (mail.attachment_type or "application/octet-stream").partition("/")
+        message.add_attachment(
+            mail.attachment, maintype=maintype, subtype=subtype, filename=mail.attachment_name
+        )
     context = ssl.create_default_context()
     smtp = (
         smtplib.SMTP_SSL(target.host, target.port, timeout=20, context=context)

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, delete, select
 from app.errors import Invalid, NotFound
 from app.models import Affectation, Dossier, Membre, Role, Section, Theme, User
 from app.models._base import utcnow
-from app.services import audit, mail
+from app.services import audit, notifications
 from app.settings import Settings
 from app.templating import ROLE_LABELS
 
@@ -187,8 +187,7 @@ def _notify(
     else:
         subject = f"Section retirée : {title}"
         text = f"{actor.name} vous a retiré la section « {title} » ; vous pouvez toujours la lire."
-    body = f"Bonjour {person.name},\n\n{text}\n\n{settings.base_url.rstrip('/')}/dossiers\n"
-    mail.queue(session, person.email, subject, body, kind="affectation")
+    notifications.notify(session, settings, person, "attribution", subject, text, "/dossiers")
 
 
 def change_role(
@@ -214,13 +213,15 @@ def change_role(
         before=previous,
         after=str(role),
     )
-    mail.queue(
+    notifications.notify(
         session,
-        user.email,
+        settings,
+        user,
+        "role",
         "Votre rôle dans le dossier a changé",
-        f"Bonjour {user.name},\n\n{actor.name} a changé votre rôle : vous êtes désormais "
-        f"{ROLE_LABELS[role].lower()}.\n\n{settings.base_url.rstrip('/')}/dossiers/{dossier.id}\n",
-        kind="role",
+        f"{actor.name} a changé votre rôle : vous êtes désormais {ROLE_LABELS[role].lower()}.",
+        f"/dossiers/{dossier.id}",
+        dossier.id,
     )
 
 

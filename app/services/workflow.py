@@ -2,8 +2,9 @@
 
 `app.policy` says who may ask for each transition (`Action.SECTION_*`); this module says from
 which status each one starts, applies it, records it (`section.statut`, which also re-checks
-open editing connections: a validated section turns read-only at once) and tells the people
-concerned by mail.
+open editing connections: a validated section turns read-only at once), names the section's
+state at that moment (a version of kind « statut », see `app.services.versions`) and tells the
+people concerned by mail.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from sqlmodel import Session, col
 
 from app import policy
 from app.errors import Conflict, Invalid, NotFound
-from app.models import Section, SectionStatus, Theme, User
+from app.models import Dossier, Section, SectionStatus, Theme, User
 from app.models._base import utcnow
 from app.policy import Action
-from app.services import audit, dossiers, mail, members
+from app.services import audit, dossiers, mail, members, versions
 from app.settings import Settings
 from app.templating import SECTION_STATUSES
 
@@ -160,7 +161,20 @@ def apply(
         transition=transition.name,
         **change,
     )
+    _version(session, actor, section, transition)
     _notify(session, settings, actor, section, transition, message)
+
+
+def _version(session: Session, actor: User, section: Section, transition: Transition) -> None:
+    """Each status change names the section's state at that moment (« Section X : validée »),
+    so the history can show, compare with and restore what was validated or sent back."""
+    dossier = session.get(Dossier, section.dossier_id)
+    theme = session.get(Theme, section.theme_id)
+    if dossier is None or theme is None:  # only if foreign keys were bypassed
+        raise NotFound()
+    status = SECTION_STATUSES.get(transition.target, transition.target).lower()
+    label = f"Section {theme.titre} : {status}"
+    versions.create_version(session, dossier, label, "statut", actor, sections=[section])
 
 
 def _conflict(status: str, transition: Transition) -> Conflict:

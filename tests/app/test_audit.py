@@ -82,3 +82,22 @@ def test_people_changes_and_logins_are_audited_and_chained(
         assert event.prev_hash == previous.hash
         assert event.hash == event_hash(event)
     db.dispose()
+
+
+def test_only_changes_of_rights_ask_for_open_connections_to_be_rechecked(
+    database: Database,
+) -> None:
+    from app.services import audit
+
+    expected = {
+        "section.statut": True,  # a validated section turns read-only
+        "membre.remove": True,
+        "dossier.state": True,
+        "section.restauration": False,  # content, not rights
+        "dossier.export": False,
+        "auth.login": False,
+    }
+    for kind, rechecks in expected.items():
+        with database.session() as session:
+            audit.record(session, kind)
+            assert bool(session.info.get(audit.RIGHTS_CHANGED)) is rechecks, kind

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from pycrdt import Doc, Text
 from sqlmodel import select
 
@@ -16,7 +17,7 @@ from .factories import user
 def test_append_load_and_checkpoint(database: Database) -> None:
     with database.session() as session:
         author = user(session, "a@test.fr")
-    store = SqlStore(database)
+    store = SqlStore(database, settle=0)  # every row counts as settled at once
     doc = Doc()
     text = doc.get("t", type=Text)
     updates = []
@@ -46,3 +47,30 @@ def test_append_load_and_checkpoint(database: Database) -> None:
         fresh.apply_update(update)
     assert str(fresh.get("t", type=Text)) == "un deux trois "
     assert store.load("section-2").updates == []
+
+
+@pytest.mark.postgres
+def test_a_checkpoint_never_hides_rows_another_process_wrote(postgres_url: str) -> None:
+    """Two processes append to one log; the one checkpointing lacks the other's last row."""
+    database = Database(postgres_url)
+    try:
+        with database.session() as session:
+            author = user(session, "a@test.fr")
+        store = SqlStore(database, settle=0)
+        ours, theirs = Doc(), Doc()
+        ours.get("t", type=Text).insert(0, "nous ")
+        theirs.get("u", type=Text).insert(0, "eux")
+        ids = store.append(
+            [
+                Stored("section-1", author.id or 0, "ici", ours.get_update()),
+                Stored("section-1", author.id or 0, "ailleurs", theirs.get_update()),
+            ]
+        )
+        store.checkpoint("section-1", ours.get_update(), ids[-1])  # our state only
+        fresh = Doc()
+        for update in store.load("section-1").updates:
+            fresh.apply_update(update)
+        assert str(fresh.get("u", type=Text)) == "eux"
+        assert str(fresh.get("t", type=Text)) == "nous "
+    finally:
+        database.dispose()

@@ -9,21 +9,36 @@ these tables and a request that performs it fails `test_every_action_is_enumerat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import pytest
 import sqlmodel
+from pycrdt import Doc, XmlFragment
 from sqlalchemy import func, select
-from sqlmodel import SQLModel, col
+from sqlmodel import Session, SQLModel, col
 from starlette.testclient import TestClient
 
 from app.db import Database
-from app.models import AuditEvent, DossierState, OutboxMail, Role, Section, SectionStatus
+from app.models import (
+    AuditEvent,
+    Comment,
+    Depot,
+    DocUpdate,
+    DossierState,
+    OutboxMail,
+    Role,
+    Section,
+    SectionStatus,
+    Thread,
+    User,
+)
 from app.policy import Action
+from app.routes import comments as comment_routes
 from app.services import accounts, invitations, members
 from app.settings import Settings
 
+from . import comment_helpers, factories
 from .factories import user, world
 from .web import csrf, login
 
@@ -67,6 +82,20 @@ EXPECTED: dict[Action, tuple[str, ...]] = {
     Action.SECTION_VALIDATE:  (DRAFT,   NONE,       NONE,      NONE,      NONE,      NONE,  NONE),
     Action.SECTION_SEND_BACK: (DRAFT,   NONE,       NONE,      NONE,      NONE,      NONE,  NONE),
     Action.SECTION_REOPEN:    (DRAFT,   NONE,       NONE,      NONE,      NONE,      NONE,  NONE),
+    Action.HISTORY_READ:      (ALL,     ALL,        NONE,      ALL,       NONE,      ALL,   NONE),
+    Action.VERSION_CREATE:    (DRAFT,   NONE,       NONE,      NONE,      NONE,      NONE,  NONE),
+    Action.SECTION_RESTORE:   (DRAFT,   NONE,       NONE,      NONE,      NONE,      NONE,  NONE),
+    Action.CONTRIBUTIONS_READ: (ALL,    NONE,       NONE,      NONE,      NONE,      ALL,   NONE),
+    Action.DOSSIER_COMPLETENESS: (ALL,  ALL,        ALL,       ALL,       NONE,      ALL,   NONE),
+    Action.DOSSIER_RECEIPT:   (SUBMITTED, NONE,     NONE,      NONE,      NONE,      SUBMITTED, NONE),  # noqa: E501
+    Action.DOSSIER_CORRECTION: (NONE,   NONE,       NONE,      NONE,      NONE,      ".DI.V", NONE),
+    Action.DOSSIER_SUBMIT:    (DRAFT,   NONE,       NONE,      NONE,      NONE,      NONE,  NONE),
+    # Comments: the team discusses drafts; the association's staff read; the jury never sees them.
+    Action.COMMENT_READ:      (ALL,     ALL,        ALL,       ALL,       NONE,      ALL,   NONE),
+    Action.COMMENT_WRITE:     (DRAFT,   DRAFT,      DRAFT,     DRAFT,     NONE,      NONE,  NONE),
+    Action.COMMENT_DELETE_OWN: (DRAFT,  DRAFT,      DRAFT,     DRAFT,     NONE,      NONE,  NONE),
+    Action.COMMENT_MODERATE:  (DRAFT,   NONE,       NONE,      NONE,      NONE,      NONE,  NONE),
+    Action.THREAD_RESOLVE:    (DRAFT,   DRAFT,      NONE,      NONE,      NONE,      NONE,  NONE),
 }
 
 # Platform actions concern no dossier: no state dimension.
@@ -96,6 +125,7 @@ class Scene:
     dossier: int
     section: int  # owned by « producteur »
     other_section: int  # owned by nobody
+    earlier_update: int  # a row of the section's log, followed by another one (to restore)
     producteur: int
     producteur_sans_section: int
     role_target: int  # a relecteur whose role the référent may change, or offer the référent role
@@ -105,8 +135,15 @@ class Scene:
     account_to_disable: int
     account_to_enable: int
     mail: int
+    thread: int  # an open thread on the section, on its question
+    thread_to_delete: int
+    comment_of_other: int  # in `thread`, written by none of the personas
+    detached_thread: int  # on a passage since deleted
+    passage_start: str  # anchors of a passage of the section's rich-text answer
+    passage_end: str
     actors: dict[str, int] = field(default_factory=dict)
     emails: dict[str, str] = field(default_factory=dict)
+    own_comments: dict[str, int] = field(default_factory=dict)  # persona → a comment of theirs
 
 
 @dataclass(frozen=True)
@@ -122,6 +159,10 @@ class Probe:
     # The status the targeted section is put in first, one the transition starts from: so each
     # workflow probe stands on its own, whatever the probes before it did to the section.
     section_status: SectionStatus | None = None
+    # Make the dossier submittable first (required answers given, every section validated).
+    complete: bool = False
+    # Put `Scene.thread` in this state first: resolved (True) or open (False).
+    thread_resolved: bool | None = None
 
 
 CAN_WRITE = "Vous pouvez rédiger cette section"
@@ -172,7 +213,96 @@ def dossier_probes(s: Scene) -> list[Probe]:
         ),
         Probe(Action.MEMBERS_MANAGE, "POST", f"{d}/membres/{s.remove_target}/retirer"),
         Probe(Action.REFERENT_TRANSFER, "POST", f"{d}/membres/{s.role_target}/transmettre"),
+        *comment_probes(s),
         *workflow_probes(s),
+        *history_probes(s),
+        *submission_probes(s),  # last: a submission or a correction changes the dossier's state
+    ]
+
+
+OWN_COMMENT = "/commentaires/{own}/supprimer"  # the acting persona's own comment
+
+
+def comment_probes(s: Scene) -> list[Probe]:
+    """Reading a section's threads and following its feed; opening threads (on the question,
+    on a passage), replying, re-attaching; deleting one's comment; resolving and reopening;
+    deleting someone else's comment, and a thread."""
+    c, f = f"/sections/{s.section}/commentaires", "/commentaires/fils"
+    passage = {"anchor_start": s.passage_start, "anchor_end": s.passage_end}
+    key = comment_helpers.KEY
+    return [
+        Probe(Action.COMMENT_READ, "GET", c),
+        Probe(Action.COMMENT_READ, "GET", f"{c}/flux"),
+        Probe(Action.COMMENT_WRITE, "POST", c, {"question": key, "body": "Une remarque."}),
+        Probe(Action.COMMENT_WRITE, "POST", c, {"question": key, "body": "Ici.", **passage}),
+        Probe(
+            Action.COMMENT_WRITE,
+            "POST",
+            f"{f}/{s.thread}/repondre",
+            {"body": "Une réponse."},
+            thread_resolved=False,
+        ),
+        Probe(Action.COMMENT_WRITE, "POST", f"{f}/{s.detached_thread}/rattacher", passage),
+        Probe(Action.COMMENT_DELETE_OWN, "POST", OWN_COMMENT),
+        Probe(Action.THREAD_RESOLVE, "POST", f"{f}/{s.thread}/resoudre", thread_resolved=False),
+        Probe(Action.THREAD_RESOLVE, "POST", f"{f}/{s.thread}/rouvrir", thread_resolved=True),
+        Probe(Action.COMMENT_MODERATE, "POST", f"/commentaires/{s.comment_of_other}/supprimer"),
+        Probe(Action.COMMENT_MODERATE, "POST", f"{f}/{s.thread_to_delete}/supprimer"),
+    ]
+
+
+def put_thread_in(db: Database, thread_id: int, resolved: bool) -> None:
+    with db.session() as session:
+        thread = session.get(Thread, thread_id)
+        assert thread is not None
+        thread.resolved_at = thread.created_at if resolved else None
+        session.add(thread)
+
+
+def submission_probes(s: Scene) -> list[Probe]:
+    d = f"/dossiers/{s.dossier}"
+    correction = {"sections": [str(s.section)], "message": "Précisez le budget."}
+    return [
+        Probe(Action.DOSSIER_COMPLETENESS, "GET", f"{d}/completude"),
+        Probe(Action.DOSSIER_RECEIPT, "GET", f"{d}/accuse-depot.pdf"),
+        Probe(Action.DOSSIER_CORRECTION, "GET", f"{d}/correction"),
+        Probe(Action.DOSSIER_CORRECTION, "POST", f"{d}/correction", correction),
+        Probe(
+            Action.DOSSIER_SUBMIT, "POST", f"{d}/deposer", {"confirmation": "oui"}, complete=True
+        ),
+    ]
+
+
+def make_complete(db: Database, scene: Scene) -> None:
+    with db.session() as session:
+        first = session.get(Section, scene.section)
+        author = session.get(User, scene.actors["producteur"])
+        assert first is not None and author is not None
+        text = [{"type": "paragraphe", "texte": "Notre stratégie."}]
+        factories.answer(session, first, author, {"gouvernance.strategie": text})
+        for section in session.exec(sqlmodel.select(Section)):
+            section.statut = SectionStatus.validee
+            session.add(section)
+
+
+def history_probes(s: Scene) -> list[Probe]:
+    """Reading the section's history (after the workflow: allowed transitions name versions);
+    naming a version; restoring the earlier state, from a status that allows writing."""
+    d, h = f"/dossiers/{s.dossier}", f"/sections/{s.section}"
+    return [
+        Probe(Action.HISTORY_READ, "GET", f"{h}/historique"),
+        Probe(Action.HISTORY_READ, "GET", f"{h}/historique/{s.earlier_update}"),
+        Probe(Action.HISTORY_READ, "GET", f"{h}/comparer?de={s.earlier_update}&a=maintenant"),
+        Probe(Action.HISTORY_READ, "GET", f"{h}/auteurs"),
+        Probe(Action.CONTRIBUTIONS_READ, "GET", f"{d}/contributions"),
+        Probe(Action.VERSION_CREATE, "GET", f"{d}/versions"),
+        Probe(Action.VERSION_CREATE, "POST", f"{d}/versions", {"label": "Avant relecture"}),
+        Probe(
+            Action.SECTION_RESTORE,
+            "POST",
+            f"{h}/historique/{s.earlier_update}/restaurer",
+            section_status=SectionStatus.en_cours,
+        ),
     ]
 
 
@@ -266,10 +396,24 @@ def build(db: Database, settings: Settings, state: DossierState) -> Scene:
         account_off = accounts.create_user(session, "compte.inactif@test.fr", "Compte Inactif")
         account_off.is_active = False
         session.add(account_off)
+        factories.answer(session, w.sections[0], w.producteur, {"gouvernance.elu": True})
+        earlier = session.exec(sqlmodel.select(func.max(DocUpdate.id))).one()
+        factories.answer(session, w.sections[0], w.producteur, {"gouvernance.elu": False})
         w.dossier.etat = state
         session.add(w.dossier)
         session.flush()
+        if state in (DossierState.depose, DossierState.en_instruction, DossierState.labellise):
+            session.add(
+                Depot(
+                    dossier_id=w.dossier.id,
+                    submitted_by=w.referent.id,
+                    digest="0" * 64,
+                    signature="0" * 64,
+                    receipt=b"%PDF-1.4 test",
+                )
+            )
         mail_id = session.exec(sqlmodel.select(OutboxMail.id).order_by(col(OutboxMail.id))).first()
+        discussion = _discussion(session, w, role_target)
         actors = {
             "referent": w.referent,
             "producteur": w.producteur,
@@ -283,6 +427,7 @@ def build(db: Database, settings: Settings, state: DossierState) -> Scene:
             dossier=w.dossier.id,  # type: ignore[arg-type]
             section=w.sections[0].id,  # type: ignore[arg-type]
             other_section=w.sections[1].id,  # type: ignore[arg-type]
+            earlier_update=earlier,
             producteur=w.producteur.id,  # type: ignore[arg-type]
             producteur_sans_section=producteur2.id,  # type: ignore[arg-type]
             role_target=role_target.id,  # type: ignore[arg-type]
@@ -294,7 +439,61 @@ def build(db: Database, settings: Settings, state: DossierState) -> Scene:
             mail=mail_id,  # type: ignore[arg-type]
             actors={k: u.id for k, u in actors.items()},  # type: ignore[misc]
             emails={k: u.email for k, u in actors.items()},
+            own_comments={
+                persona: _comment(session, discussion["thread"], person)
+                for persona, person in actors.items()
+            },
+            **discussion,
         )
+
+
+def _discussion(session: Session, w: factories.World, other: User) -> dict[str, Any]:
+    """Threads to act on, and a passage of the section's answer (another one deleted)."""
+    section = w.sections[0]
+    client_id = comment_helpers.write_paragraphs(
+        session, section, w.producteur, ["Notre stratégie est claire.", "Un passage à supprimer."]
+    )
+    start, end = comment_helpers.anchor(session, section, client_id, "stratégie")
+    gone = comment_helpers.anchor(session, section, client_id, "passage à supprimer")
+
+    def delete_second_paragraph(doc: Doc[Any]) -> None:
+        del doc.get(comment_helpers.KEY, type=XmlFragment).children[1]
+
+    comment_helpers.edit(session, section, w.producteur, delete_second_paragraph)
+    thread = _thread(session, section.id, w.relecteur)  # type: ignore[arg-type]
+    detached = _thread(session, section.id, w.relecteur, gone)  # type: ignore[arg-type]
+    return {
+        "thread": thread,
+        "thread_to_delete": _thread(session, section.id, w.relecteur),  # type: ignore[arg-type]
+        "comment_of_other": _comment(session, thread, other),
+        "detached_thread": detached,
+        "passage_start": start,
+        "passage_end": end,
+    }
+
+
+def _thread(
+    session: Session, section_id: int, author: User, anchor: tuple[str, str] | None = None
+) -> int:
+    thread = Thread(
+        section_id=section_id,
+        question_key=comment_helpers.KEY,
+        anchor_start=anchor[0] if anchor else None,
+        anchor_end=anchor[1] if anchor else None,
+        quote="passage à supprimer" if anchor else "",
+        author_id=author.id,  # type: ignore[arg-type]
+    )
+    session.add(thread)
+    session.flush()
+    _comment(session, thread.id, author)  # type: ignore[arg-type]
+    return thread.id  # type: ignore[return-value]
+
+
+def _comment(session: Session, thread_id: int, author: User) -> int:
+    comment = Comment(thread_id=thread_id, author_id=author.id, body=f"De {author.name}.")  # type: ignore[arg-type]
+    session.add(comment)
+    session.flush()
+    return comment.id  # type: ignore[return-value]
 
 
 # Everything but the audit log (checked on its own) and a session's sliding `last_seen_at`.
@@ -390,7 +589,8 @@ def check(
         problems.append(f"{where}: refused for its CSRF token, not by the policy")
     if after != before:
         problems.append(f"{where}: refused ({status}) but changed {diff(before, after)}")
-    wanted = [("policy.denied", actor_id, f"{probe.method} {probe.path}")]
+    path = probe.path.split("?")[0]  # the refusal names the path, not the query
+    wanted = [("policy.denied", actor_id, f"{probe.method} {path}")]
     if events != wanted:
         problems.append(f"{where}: audit events {events}, expected {wanted}")
     return problems
@@ -399,16 +599,28 @@ def check(
 @pytest.mark.parametrize("state", STATES, ids=[s.value for s in STATES])
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_dossier_actions_over_http(
-    client: TestClient, db: Database, settings: Settings, persona: str, state: DossierState
+    client: TestClient,
+    db: Database,
+    settings: Settings,
+    persona: str,
+    state: DossierState,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(comment_routes, "STREAM_SECONDS", 0.05)  # the feed's probe ends soon
     scene = build(db, settings, state)
     login(client, scene.emails[persona])
     token = csrf(client)
     readable = expected(Action.SECTION_READ, persona, state)
     problems: list[str] = []
     for probe in dossier_probes(scene):
+        if probe.path == OWN_COMMENT:
+            probe = replace(probe, path=OWN_COMMENT.format(own=scene.own_comments[persona]))
+        if probe.thread_resolved is not None:
+            put_thread_in(db, scene.thread, probe.thread_resolved)
         if probe.section_status is not None:
             put_section_in(db, scene.section, probe.section_status)
+        if probe.complete:
+            make_complete(db, scene)
         allowed = expected(probe.action, persona, state)
         where = f"{persona} / {state.value}"
         problems += check(client, db, token, scene.actors[persona], probe, allowed, readable, where)
@@ -440,7 +652,7 @@ def test_every_action_is_enumerated_over_http() -> None:
             for state in STATES:
                 expected(action, persona, state)  # well-formed
     assert set(STATES) == set(DossierState), "a new dossier state needs a column in EXPECTED"
-    ids = {f.name: 1 for f in fields(Scene) if f.name not in ("actors", "emails")}
+    ids = {f.name: 1 for f in fields(Scene) if f.name not in ("actors", "emails", "own_comments")}
     dummy = Scene(**ids)  # type: ignore[arg-type]
     assert {p.action for p in dossier_probes(dummy)} == set(EXPECTED)
     assert {p.action for p in platform_probes(dummy)} == set(PLATFORM_EXPECTED)

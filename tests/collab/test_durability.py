@@ -28,19 +28,26 @@ AROBASE = Path(sys.executable).parent / "arobase"
 
 
 @contextmanager
-def server_process(database_url: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
+def server_process(
+    database_url: str, port: int, **extra_env: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`arobase serve` as a process of its own (AROBASE_* settings in `extra_env`)."""
     env = {
         **os.environ,
         "AROBASE_DATABASE_URL": database_url,
         "AROBASE_SECRET_KEY": SECRET,
         "AROBASE_BASE_URL": f"http://127.0.0.1:{port}",
         "AROBASE_LOG_LEVEL": "warning",
+        **extra_env,
     }
+    # AROBASE_TEST_SERVER_LOG=file keeps the servers' output, for debugging a failure.
+    log_path = os.environ.get("AROBASE_TEST_SERVER_LOG")
+    output = Path(log_path).open("ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
         [str(AROBASE), "serve", "--port", str(port)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=output,
     )
     deadline = time.monotonic() + 30
     while True:

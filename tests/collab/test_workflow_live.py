@@ -36,7 +36,8 @@ def test_validating_a_section_turns_open_connections_read_only(live: Live) -> No
                     post_as_referent, live, f"/sections/{section}/statut/{transition}", {}
                 )
             await prod.wait(lambda: prod.denied == ["lecture seule"], what="read-only notice")
-            assert ref.denied == ["lecture seule"]  # validated: the référent's too
+            # Validated: the référent's connection too (its notice may come a moment later).
+            await ref.wait(lambda: ref.denied == ["lecture seule"], what="référent read-only")
 
             prod.set_answer("gouvernance.budget", 2.0)
             # The client sends its edit from a task of its own: one turn of the loop lets it go

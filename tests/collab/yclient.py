@@ -16,9 +16,12 @@ from collab import protocol
 
 
 class YClient:
-    def __init__(self, url: str, cookie: str = "", origin: str = "") -> None:
+    def __init__(
+        self, url: str, cookie: str = "", origin: str = "", doc: Doc[Any] | None = None
+    ) -> None:
+        """`doc`: a document to go on with (a reconnection keeps what the client had)."""
         self.url, self.cookie, self.origin = url, cookie, origin
-        self.doc: Doc[Any] = Doc(client_id=random.getrandbits(32))
+        self.doc: Doc[Any] = doc if doc is not None else Doc(client_id=random.getrandbits(32))
         self.durable: dict[int, int] = {}
         self.denied: list[str] = []
         self.awareness: dict[int, dict[str, Any] | None] = {}

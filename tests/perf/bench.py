@@ -40,10 +40,21 @@ SCENARIOS = {
 }
 PEOPLE = 50  # bench accounts, each référent of every dossier (20 connections each at most)
 DOSSIERS = 5  # 12 sections each: enough rooms for S3
+SECRET = "b" * 40  # the servers' AROBASE_SECRET_KEY
 
 
 def prepare(workdir: Path) -> tuple[Path, list[str], list[str]]:
     """A migrated SQLite database with dossiers and people; (file, section names, tokens)."""
+    path = workdir / "bench.db"
+    names, tokens = populate(f"sqlite:///{path}")
+    return path, names, tokens
+
+
+def populate(
+    url: str, people_count: int = PEOPLE, dossier_count: int = DOSSIERS
+) -> tuple[list[str], list[str]]:
+    """Migrate the database at `url` and add dossiers (their sections are the rooms) and people,
+    each référent of every dossier; (section names, one session token per person)."""
     sys.path.insert(0, str(ROOT))
     from sqlmodel import col, select
 
@@ -53,21 +64,19 @@ def prepare(workdir: Path) -> tuple[Path, list[str], list[str]]:
     from app.services import accounts, dossier_setup, members, questionnaires
     from app.settings import Settings
 
-    path = workdir / "bench.db"
-    url = f"sqlite:///{path}"
     db.upgrade(url)
     database = db.Database(url)
     settings = Settings.from_env(
-        {}, database_url=url, secret_key="b" * 40, session_max_age=86400, session_idle_timeout=86400
+        {}, database_url=url, secret_key=SECRET, session_max_age=86400, session_idle_timeout=86400
     )
     tokens = []
     with database.session() as session:
         campagne = questionnaires.import_file(session, questionnaires.SHIPPED).campagne
         people = [
             accounts.create_user(session, f"bench{i}@exemple.fr", f"Bench {i}")
-            for i in range(PEOPLE)
+            for i in range(people_count)
         ]
-        for d in range(DOSSIERS):
+        for d in range(dossier_count):
             commune = Collectivite(
                 nom=f"Banc {d}",
                 code_insee=f"9{d:04d}",
@@ -82,7 +91,7 @@ def prepare(workdir: Path) -> tuple[Path, list[str], list[str]]:
         tokens = [sessions.open_session(session, settings, p) for p in people]
         names = [f"section-{s}" for s in session.exec(select(Section.id).order_by(col(Section.id)))]
     database.dispose()
-    return path, names, tokens
+    return names, tokens
 
 
 def wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
@@ -98,13 +107,18 @@ def wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"server on {port} did not start")
 
 
-def start(peer: str, port: int, db_file: Path, log: Path) -> subprocess.Popen[bytes]:
+def start(
+    peer: str, port: int, log: Path, database_url: str = "", redis_url: str = ""
+) -> subprocess.Popen[bytes]:
+    """`arobase serve` on `database_url` (and the bus at `redis_url`, if any), or the node
+    reference, on `port`; returns once it answers."""
     out = log.open("wb")
     if peer == "ours":
         env = {
             **os.environ,
-            "AROBASE_DATABASE_URL": f"sqlite:///{db_file}",
-            "AROBASE_SECRET_KEY": "b" * 40,
+            "AROBASE_DATABASE_URL": database_url,
+            "AROBASE_REDIS_URL": redis_url,
+            "AROBASE_SECRET_KEY": SECRET,
             "AROBASE_BASE_URL": f"http://127.0.0.1:{port}",
             "AROBASE_LOG_LEVEL": "warning",
         }
@@ -113,7 +127,11 @@ def start(peer: str, port: int, db_file: Path, log: Path) -> subprocess.Popen[by
         env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
         command = ["node", str(NODE_DIR / "node_modules/@y/websocket-server/src/server.js")]
     process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    wait_port(port, process)
+    try:
+        wait_port(port, process)
+    except BaseException:  # it never answered, or the run is being stopped: leave nothing
+        stop(process)
+        raise
     return process
 
 
@@ -137,7 +155,7 @@ def measure(
 ) -> dict[str, Any]:
     db_file = out / f"{scenario}-{peer}-{port}.db"
     shutil.copy(template, db_file)
-    process = start(peer, port, db_file, out / f"{scenario}-{peer}-{port}.log")
+    process = start(peer, port, out / f"{scenario}-{peer}-{port}.log", f"sqlite:///{db_file}")
     result_file = out / f"{scenario}-{peer}-{port}.json"
     args = [
         str(VENV / "bin/python"),
@@ -150,21 +168,7 @@ def measure(
         "--json",
         str(result_file),
     ]
-    if peer == "ours":
-        args += [
-            "--url-template",
-            f"ws://127.0.0.1:{port}/collab/{{room}}",
-            "--room-names",
-            ",".join(names),
-            "--header",
-            f"Origin: http://127.0.0.1:{port}",
-            "--client-header",
-            "Cookie: arobase_session={token}",
-            "--tokens-file",
-            str(tokens_file),
-        ]
-    else:
-        args += ["--url-template", f"ws://127.0.0.1:{port}/{{room}}"]
+    args += target(peer, port, names, tokens_file)
     try:
         subprocess.run(
             args,
@@ -176,6 +180,25 @@ def measure(
     finally:
         stop(process)
     return json.loads(result_file.read_text()) if result_file.exists() else {}
+
+
+def target(peer: str, port: int, names: list[str], tokens_file: Path) -> list[str]:
+    """The harness options that point it at `peer` on `port`: our rooms are sections, opened
+    with a session cookie and our Origin; the reference's are any name."""
+    if peer != "ours":
+        return ["--url-template", f"ws://127.0.0.1:{port}/{{room}}"]
+    return [
+        "--url-template",
+        f"ws://127.0.0.1:{port}/collab/{{room}}",
+        "--room-names",
+        ",".join(names),
+        "--header",
+        f"Origin: http://127.0.0.1:{port}",
+        "--client-header",
+        "Cookie: arobase_session={token}",
+        "--tokens-file",
+        str(tokens_file),
+    ]
 
 
 def figures(result: dict[str, Any]) -> dict[str, float | None]:

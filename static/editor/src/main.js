@@ -7,13 +7,15 @@
 //   <div class="question-editor" data-key data-type data-label-id [data-choices] [data-unit]>
 //     <div class="answer">…read view…</div>
 //   </div>
-// Without JavaScript, or until the first sync, the page shows the read views.
+// Without JavaScript, or until the first sync, the page shows the read views. When the page lists
+// comment threads (#commentaires-flux), rich-text answers highlight their passages (comments.js).
 import { openRoom } from './connection.js'
 import { SaveStatus } from './save-status.js'
 import { watchPresence } from './presence.js'
 import { createRichText } from './rich-text.js'
 import { createField, watchAnswers, SHORT_TYPES } from './fields.js'
 import { colourOf } from './colors.js'
+import { createComments } from './comments.js'
 
 function start (root) {
   const dataset = root.dataset
@@ -63,7 +65,7 @@ function start (root) {
   })
   provider.on('sync', (synced) => {
     if (!synced) return
-    if (!widgets) widgets = mount(doc, provider, user, readOnly)
+    if (!widgets) widgets = mount({ doc, provider, user, comments: pageComments(status) }, readOnly)
     status.sync()
   })
   // Leaving with changes the server has not confirmed would lose them.
@@ -74,15 +76,20 @@ function start (root) {
   return { doc, provider, status }
 }
 
+/** Comment threads' highlights and passage tools, when the page lists threads. */
+function pageComments (status) {
+  return document.getElementById('commentaires-flux') ? createComments(status) : null
+}
+
 /** Replace the read views by live widgets, once the document is there to fill them. */
-function mount (doc, provider, user, readOnly) {
-  const answers = doc.getMap('answers')
+function mount (room, readOnly) {
+  const answers = room.doc.getMap('answers')
   const fields = new Map()
   const widgets = []
   for (const container of document.querySelectorAll('.question-editor')) {
     const question = readQuestion(container)
     let widget = null
-    if (question.type === 'texte') widget = createRichText(question, { doc, provider, user })
+    if (question.type === 'texte') widget = createRichText(question, room)
     else if (SHORT_TYPES.has(question.type)) widget = createField(question, answers)
     if (!widget) continue // piece_jointe, actions, unknown types: the read view stays
     if (question.type !== 'texte') fields.set(question.key, widget)

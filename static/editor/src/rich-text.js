@@ -15,7 +15,7 @@ import { isAllowedLink } from './links.js'
 
 /**
  * @param {{ key: string, labelId: string }} question
- * @param {{ doc: import('yjs').Doc, provider: any, user: { name: string, color: string } }} room
+ * @param {{ doc: import('yjs').Doc, provider: any, user: { name: string, color: string }, comments?: any }} room
  */
 export function createRichText (question, room) {
   const root = h('div', { class: 'editor editor--rich' })
@@ -60,7 +60,9 @@ export function createRichText (question, room) {
         user: room.user, // the same object main.js put in our awareness state: Tiptap sets it again
         render: renderCaret,
         selectionRender: renderSelection
-      })
+      }),
+      // Highlights of the passages commented on (comments.js), when the page lists threads.
+      ...(room.comments ? [room.comments.extension(question.key)] : [])
     ],
     editorProps: {
       attributes: {
@@ -80,6 +82,12 @@ export function createRichText (question, room) {
   }, { capture: true })
   const toolbar = buildToolbar(editor, question)
   root.append(toolbar.element, toolbar.linkForm, content)
+  if (room.comments) {
+    // Outside the formatting toolbar: read-only readers (relecteurs) comment too.
+    const bar = room.comments.bar(question.key, editor)
+    if (bar) root.append(bar)
+    room.comments.register(question.key, editor)
+  }
 
   return {
     element: root,
