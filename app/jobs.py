@@ -9,7 +9,8 @@ never stops the app.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import anyio
 
@@ -47,3 +48,13 @@ async def loop(settings: Settings, database: Database, interval: float = INTERVA
     while True:
         await anyio.to_thread.run_sync(run_once, settings, database)
         await anyio.sleep(interval)
+
+
+@asynccontextmanager
+async def running(settings: Settings, database: Database) -> AsyncIterator[None]:
+    async with anyio.create_task_group() as group:
+        group.start_soon(loop, settings, database)
+        try:
+            yield
+        finally:
+            group.cancel_scope.cancel()

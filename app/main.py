@@ -15,7 +15,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app import errors, logs, ratelimit, templating
+from app import errors, jobs, logs, ratelimit, templating
 from app.auth.oidc import OidcClient
 from app.collab_store import SessionGate, SqlStore
 from app.db import Database
@@ -91,6 +91,8 @@ def create_app(settings: Settings) -> Starlette:
                 )
                 manager.on_event = feed.heard
                 app.state.comment_feed = feed
+                # Deadline reminders and locking, daily digests: idempotent, every 5 minutes.
+                await stack.enter_async_context(jobs.running(settings, database))
                 # Bounded history: merges each person's edits of a minute, every 5 minutes.
                 await stack.enter_async_context(Squasher(database).running())
                 if settings.smtp_url:
