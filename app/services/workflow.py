@@ -21,7 +21,7 @@ from app.errors import Conflict, Invalid, NotFound
 from app.models import Dossier, Section, SectionStatus, Theme, User
 from app.models._base import utcnow
 from app.policy import Action
-from app.services import audit, dossiers, mail, members, versions
+from app.services import audit, dossiers, members, notifications, versions
 from app.settings import Settings
 from app.templating import SECTION_STATUSES
 
@@ -199,9 +199,16 @@ def _notify(
         people = members.owners(session, section)
     text = transition.text.format(actor=actor.name, title=title, commune=ref.collectivite.nom)
     said = f"\n\nSon message :\n{message}" if message else ""
-    link = f"{settings.base_url.rstrip('/')}/sections/{section.id}"
+    subject = transition.subject.format(title=title)
     for person in people:
-        if person.id == actor.id or not person.is_active:
-            continue
-        body = f"Bonjour {person.name},\n\n{text}{said}\n\n{link}\n"
-        mail.queue(session, person.email, transition.subject.format(title=title), body, "statut")
+        if person.id != actor.id:  # `notify` skips disabled accounts
+            notifications.notify(
+                session,
+                settings,
+                person,
+                "statut",
+                subject,
+                f"{text}{said}",
+                f"/sections/{section.id}",
+                section.dossier_id,
+            )
