@@ -7,6 +7,7 @@ Running it again changes nothing but the demo accounts' password (to the one giv
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from app.models import (
     Collectivite,
     CollectiviteKind,
     Dossier,
+    DossierState,
     Question,
     Role,
     Section,
@@ -30,6 +32,7 @@ from app.models import (
 from app.services import accounts, answers, documents, dossier_setup, members, questionnaires
 from app.services.dossiers import members as dossier_members
 from app.services.dossiers import owners_by_section, section_list
+from app.templating import PARIS
 from collab.manager import new_doc
 
 DEFAULT_PASSWORD = "arobase-demo"  # noqa: S105 - the demo's documented password
@@ -56,9 +59,13 @@ class DemoIds:
         return {"dossier": self.dossier, "users": self.users, "sections": self.sections}
 
 
+DEMO_MARGIN_DAYS = 60
+
+
 def load(session: Session, password: str = DEFAULT_PASSWORD) -> DemoIds:
     result = questionnaires.import_file(session, questionnaires.SHIPPED)
     campagne = result.campagne
+    _keep_open(session, campagne)
     users = {
         email: _user(session, email, name, password, admin) for email, name, _, admin in PEOPLE
     }
@@ -68,6 +75,25 @@ def load(session: Session, password: str = DEFAULT_PASSWORD) -> DemoIds:
         _staff(session, dossier, users, sections)
         _fill(session, sections, users)
     return _ids(session, dossier, users, sections)
+
+
+def _keep_open(session: Session, campagne: Campagne) -> None:
+    """A demonstration stays open: once the shipped campagne's real deadline has passed, the
+    demo pushes it two months ahead (the server locks drafts past their deadline), and turns a
+    demo dossier locked meanwhile back into a draft."""
+    today = datetime.now(PARIS).date()
+    if campagne.date_limite >= today + timedelta(days=DEMO_MARGIN_DAYS // 2):
+        return
+    campagne.date_limite = today + timedelta(days=DEMO_MARGIN_DAYS)
+    session.add(campagne)
+    for dossier in session.exec(
+        select(Dossier).where(
+            Dossier.campagne_id == campagne.id, Dossier.etat == DossierState.verrouille
+        )
+    ):
+        dossier.etat = DossierState.brouillon
+        session.add(dossier)
+    session.flush()
 
 
 def _user(session: Session, email: str, name: str, password: str, admin: bool) -> User:

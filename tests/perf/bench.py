@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,9 @@ def populate(
     tokens = []
     with database.session() as session:
         campagne = questionnaires.import_file(session, questionnaires.SHIPPED).campagne
+        # Far from its deadline: the server locks drafts past it (and reminds before it).
+        campagne.date_limite = date.today() + timedelta(days=365)
+        session.add(campagne)
         people = [
             accounts.create_user(session, f"bench{i}@exemple.fr", f"Bench {i}")
             for i in range(people_count)
