@@ -65,6 +65,7 @@ def create_app(settings: Settings) -> Starlette:
         )
         app.state.metrics = metrics = Metrics()  # read by /metrics
         manager = Manager(SqlStore(database), bus=bus)
+        manager.on_commit = metrics.commit_seconds.observe
         app.state.collab = manager
         app.state.collab_endpoint = CollabEndpoint(manager, gate, settings.origin, metrics=metrics)
 

@@ -76,6 +76,8 @@ class Manager:
         # Called when another process says rights changed (set by the application).
         self.on_recheck: Callable[[], Coroutine[Any, Any, None]] | None = None
         self._group: TaskGroup | None = None
+        # Called with each successful group commit's duration in seconds (metrics).
+        self.on_commit: Callable[[float], None] | None = None
         # Called with the payload of an application event another process published.
         self.on_event: Callable[[bytes], None] | None = None
         self._opening: dict[str, list[Envelope]] = {}  # heard while loading, applied after
@@ -290,7 +292,10 @@ class Manager:
             states = {id(p.room): p.room.doc.get_state() for p in batch}
             entries = [p.stored for p in batch if p.stored is not None]
             try:
+                started = time.perf_counter()
                 ids = await self._append(entries) if entries else []
+                if entries and self.on_commit is not None:
+                    self.on_commit(time.perf_counter() - started)
             except Exception:  # the flush loop's top-level handler: keep them for a retry
                 log.warning("storing %d updates failed; will retry", len(batch), exc_info=True)
                 self._pending = batch + self._pending

@@ -218,6 +218,7 @@ def test_metrics_follow_live_editing(sqlite_url: str, direct: bool) -> None:
             assert value(samples, "arobase_websocket_refusals_total", code="4403") == 1
             assert value(samples, "arobase_websocket_refusals_total", code="4401") == 1
             assert value(samples, "arobase_updates_stored_total") >= 1
+            assert value(samples, "arobase_commit_seconds_count") >= 1  # each group commit timed
             assert value(samples, "arobase_flushes_total") >= 1
             assert value(samples, "arobase_relay_seconds_count") >= 2  # sync step 1, updates…
             assert value(samples, "arobase_relay_seconds_sum") > 0
