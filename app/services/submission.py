@@ -45,7 +45,7 @@ def blockers(views: list[dossiers.SectionView]) -> list[Blocker]:
                 Blocker(
                     title,
                     f"Question obligatoire sans réponse : « {question.libelle} »",
-                    f"{href}#question-{question.cle}",
+                    f"{href}#q-{question.cle.replace('.', '-')}",  # the question's card
                 )
             )
         if view.section.statut != SectionStatus.validee:

@@ -77,7 +77,7 @@ def test_completeness_lists_what_blocks_with_links(client: TestClient, w: World)
     page = unescape(client.get(f"/dossiers/{w.dossier.id}/completude").text)
     first = w.sections[0].id
     assert "Question obligatoire sans réponse : « Décrivez votre stratégie. »" in page
-    assert f'href="/sections/{first}#question-gouvernance.strategie"' in page
+    assert f'href="/sections/{first}#q-gouvernance-strategie"' in page
     assert "Section pas encore validée" in page
     assert "Déposer le dossier</button>" not in page  # not the producteur's to do
 

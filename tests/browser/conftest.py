@@ -72,6 +72,16 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
+@pytest.fixture
+def pages() -> Iterator[list[Page]]:
+    """The pages a test opens; their contexts are closed even when it fails (an open page keeps
+    its feed open, and the server waits for it on shutdown)."""
+    opened: list[Page] = []
+    yield opened
+    for page in opened:
+        page.context.close()
+
+
 def accessibility_violations(page: Page) -> list[dict[str, Any]]:
     """axe-core's violations on the current page (WCAG 2.1 A and AA rules, as RGAA 4 asks)."""
     page.add_script_tag(path=str(AXE))

@@ -5,7 +5,6 @@ référente resolves the thread. Keyboard only for the passage, axe-core on the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -16,16 +15,6 @@ from .test_coediting import open_section
 
 pytestmark = pytest.mark.browser
 PASSAGE = "trois priorités"
-
-
-@pytest.fixture
-def pages() -> Iterator[list[Page]]:
-    """The pages a test opens; their contexts are closed even when it fails (an open page keeps
-    its feed open, and the server waits for it on shutdown)."""
-    opened: list[Page] = []
-    yield opened
-    for page in opened:
-        page.context.close()
 
 
 def select_text(page: Page, editor_index: int, text: str) -> None:
