@@ -2,8 +2,10 @@
 1012 (service restart) and every update the server had read before the signal is in the database.
 
 What the server has read is what it can answer for: uvicorn closes each socket right after its
-1012 close frame, so frames still in flight are never read. The client keeps those (they were
-never acknowledged) and resends them when it reconnects, like after a crash.
+1012 close frame, without waiting for the client's, so frames still in flight are never read
+(the client keeps them, never acknowledged, and resends them when it reconnects, as after a
+crash). A client still sending at that moment may even get a reset rather than the close frame,
+and see 1006: hence the typing stops at the signal here.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 from pathlib import Path
 
 from pycrdt import Text
@@ -47,7 +48,7 @@ async def all_read(client: YClient) -> None:
     await client.wait(client.synced.is_set, what="the server's sync step 2")
 
 
-def test_sigterm_closes_with_1012_and_commits_what_was_sent(
+def test_sigterm_closes_with_1012_and_commits_what_the_server_read(
     sqlite_url: str, tmp_path: Path
 ) -> None:
     database = Database(sqlite_url)
@@ -78,13 +79,8 @@ def test_sigterm_closes_with_1012_and_commits_what_was_sent(
                     text=str(writer.doc.get("frappe", type=Text)),
                 )
                 os.kill(served.process.pid, signal.SIGTERM)
-                # Keep typing until the server closes: what it reads after the signal is
-                # committed too.
-                deadline = time.monotonic() + 10
-                while writer.closed is None and time.monotonic() < deadline:
-                    writer.type_into("frappe", "+")
-                    await asyncio.sleep(0.002)
-                await reader.wait(lambda: reader.closed is not None, what="reader closed")
+                for client in (writer, reader):
+                    await client.wait(lambda c=client: c.closed is not None, what="closed")
                 assert writer.closed is not None and writer.closed[0] == SERVICE_RESTART
                 assert reader.closed[0] == SERVICE_RESTART
 
@@ -98,7 +94,6 @@ def test_sigterm_closes_with_1012_and_commits_what_was_sent(
 
     with database.session() as session:
         doc = documents.load(session, section.doc_name)
-    stored_text = str(doc.get("frappe", type=Text))
-    assert stored_text.startswith(str(before["text"]))
-    assert clock_of(doc.get_state(), int(str(before["client_id"]))) >= int(str(before["clock"]))
+    assert str(doc.get("frappe", type=Text)) == before["text"]
+    assert clock_of(doc.get_state(), int(str(before["client_id"]))) == before["clock"]
     database.dispose()
