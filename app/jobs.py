@@ -9,7 +9,7 @@ never stops the app.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -23,37 +23,60 @@ log = logging.getLogger("arobase.jobs")
 INTERVAL = 300.0  # seconds between rounds
 
 
-def _deadlines(settings: Settings, database: Database) -> None:
+# A job returns True when it changed someone's rights (a dossier locked at the deadline): the
+# open editing connections must then be re-checked at once, not at the next HTTP request.
+Job = Callable[[Settings, Database], bool]
+RightsChanged = Callable[[], Awaitable[None]]
+
+
+def _deadlines(settings: Settings, database: Database) -> bool:
     with database.session() as session:
-        deadlines.tick(session, settings, deadlines.today_in_paris(utcnow()))
+        report = deadlines.tick(session, settings, deadlines.today_in_paris(utcnow()))
+    return report.locked > 0  # committed by now: a re-check reads the locked state
 
 
-def _digests(settings: Settings, database: Database) -> None:
+def _digests(settings: Settings, database: Database) -> bool:
     with database.session() as session:
         notifications.send_digests(session, settings, utcnow())
+    return False
 
 
-JOBS: tuple[Callable[[Settings, Database], None], ...] = (_deadlines, _digests)
+JOBS: tuple[Job, ...] = (_deadlines, _digests)
 
 
-def run_once(settings: Settings, database: Database) -> None:
+def run_once(settings: Settings, database: Database) -> bool:
+    """Run every job; True if one of them changed rights."""
+    changed = False
     for job in JOBS:
         try:
-            job(settings, database)
+            changed = job(settings, database) or changed
         except Exception:  # the loop's top level: log, and try again next round
             log.exception("periodic job %s failed", job.__name__)
+    return changed
 
 
-async def loop(settings: Settings, database: Database, interval: float = INTERVAL) -> None:
+async def loop(
+    settings: Settings,
+    database: Database,
+    interval: float = INTERVAL,
+    on_rights_changed: RightsChanged | None = None,
+) -> None:
     while True:
-        await anyio.to_thread.run_sync(run_once, settings, database)
+        changed = await anyio.to_thread.run_sync(run_once, settings, database)
+        if changed and on_rights_changed is not None:
+            await on_rights_changed()
         await anyio.sleep(interval)
 
 
 @asynccontextmanager
-async def running(settings: Settings, database: Database) -> AsyncIterator[None]:
+async def running(
+    settings: Settings,
+    database: Database,
+    on_rights_changed: RightsChanged | None = None,
+    interval: float = INTERVAL,
+) -> AsyncIterator[None]:
     async with anyio.create_task_group() as group:
-        group.start_soon(loop, settings, database)
+        group.start_soon(loop, settings, database, interval, on_rights_changed)
         try:
             yield
         finally:

@@ -92,8 +92,9 @@ def create_app(settings: Settings) -> Starlette:
                 )
                 manager.on_event = feed.heard
                 app.state.comment_feed = feed
-                # Deadline reminders and locking, daily digests: idempotent, every 5 minutes.
-                await stack.enter_async_context(jobs.running(settings, database))
+                # Deadline reminders and locking, daily digests: idempotent, every 5 minutes;
+                # a dossier locked at the deadline turns its open editors read-only at once.
+                await stack.enter_async_context(jobs.running(settings, database, recheck))
                 # Bounded history: merges each person's edits of a minute, every 5 minutes.
                 await stack.enter_async_context(Squasher(database).running())
                 if settings.smtp_url:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from datetime import date
 
+import anyio
 import pytest
 
 from app import jobs
 from app.db import Database
-from app.models import DeadlineNotice
+from app.models import DeadlineNotice, Dossier, DossierState
 from app.services import deadlines
 
 from ..conftest import make_settings
@@ -25,13 +26,14 @@ def test_a_failing_job_is_logged_and_the_others_still_run(
         world(session)
     ran: list[str] = []
 
-    def broken(settings: object, db: object) -> None:
+    def broken(settings: object, db: object) -> bool:
         raise RuntimeError("boom")
 
-    def deadline_job(settings: object, db: Database) -> None:
+    def deadline_job(settings: object, db: Database) -> bool:
         with db.session() as session:  # as if today were the day before the deadline
             report = deadlines.tick(session, make_settings(db.url), DAY_BEFORE)
         ran.append(f"reminded {report.reminded}")
+        return False
 
     monkeypatch.setattr(jobs, "JOBS", (broken, deadline_job))
     with caplog.at_level(logging.ERROR, logger="arobase.jobs"):
@@ -48,3 +50,30 @@ def test_the_real_jobs_run_cleanly(database: Database, caplog: pytest.LogCapture
     with caplog.at_level(logging.ERROR, logger="arobase.jobs"):
         jobs.run_once(make_settings(database.url), database)
     assert caplog.text == ""  # every job ran without raising
+
+
+def test_a_lock_at_the_deadline_rechecks_open_connections_once(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with database.session() as session:
+        dossier_id = world(session).dossier.id
+    # As if today were the day after the deadline: the first round locks the brouillon.
+    monkeypatch.setattr(deadlines, "today_in_paris", lambda now: date(2029, 11, 16))
+    states: list[DossierState] = []
+
+    async def recheck() -> None:  # what the app passes: re-evaluate every open connection
+        with database.session() as session:
+            dossier = session.get(Dossier, dossier_id)
+            assert dossier is not None
+            states.append(dossier.etat)
+
+    async def scenario() -> None:
+        async with jobs.running(make_settings(database.url), database, recheck, interval=0.01):
+            with anyio.fail_after(10):
+                while not states:
+                    await anyio.sleep(0.01)
+            await anyio.sleep(0.1)  # several more rounds, which lock nothing
+
+    anyio.run(scenario)
+    # Called once, after the lock was committed (so the re-check reads the locked state).
+    assert states == [DossierState.verrouille]
