@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping
 from datetime import timedelta
@@ -29,11 +30,13 @@ from app.models import (
 )
 from app.models._base import utcnow
 from app.policy import Action
-from app.services import documents
+from app.services import documents, workflow
 from app.settings import Settings
 from collab.manager import new_doc
 from collab.room import Peer, Permission, Stored
 from collab.store import Loaded
+
+log = logging.getLogger("arobase.collab")
 
 # Presence colours: distinct, and dark enough for white text (WCAG AA on the name labels).
 PALETTE = ("#1f5fa8", "#a3362b", "#2b7a3d", "#7a3fa0", "#a35a00", "#0f6f78", "#8a2d6b", "#4a5a12")
@@ -51,6 +54,8 @@ class SqlStore:
         # higher id. A checkpoint only covers rows older than `settle` seconds, long after any
         # transaction that took a smaller id has committed.
         self.settle = settle
+        # Sections whose status this process already moved off « à rédiger » (or found moved).
+        self._started: set[str] = set()
 
     def load(self, doc_name: str) -> Loaded:
         with self.database.session() as session:
@@ -70,7 +75,28 @@ class SqlStore:
             for e in entries
         ]
         with self.database.engine.begin() as connection:
-            return [int(row_id) for (row_id,) in connection.execute(_APPEND, rows)]
+            ids = [int(row_id) for (row_id,) in connection.execute(_APPEND, rows)]
+        self._mark_started(entries)
+        return ids
+
+    def _mark_started(self, entries: list[Stored]) -> None:
+        """Move each section's status to « en cours » at its first saved edit: one statement per
+        section and process lifetime, after the commit and never undoing it (a failure here only
+        leaves the status for the next process; the edits are stored and acknowledged)."""
+        first: dict[str, int] = {}
+        for entry in entries:
+            if entry.doc_name not in self._started:
+                first.setdefault(entry.doc_name, entry.user_id)
+        for doc_name, user_id in first.items():
+            self._started.add(doc_name)
+            prefix, _, number = doc_name.partition("-")
+            if prefix != "section" or not number.isdigit():
+                continue
+            try:
+                with self.database.session() as session:
+                    workflow.mark_started(session, int(number), user_id)
+            except Exception:  # bookkeeping after a commit: must not fail the group commit
+                log.warning("could not mark %s as started", doc_name, exc_info=True)
 
     def checkpoint(self, doc_name: str, state: bytes, upto_id: int) -> None:
         """Store the state up to row `upto_id`. On PostgreSQL several processes write the log,

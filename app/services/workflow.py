@@ -110,6 +110,34 @@ def available(facts: policy.Facts) -> list[Transition]:
     ]
 
 
+def mark_started(session: Session, section_id: int, user_id: int) -> bool:
+    """« à rédiger » → « en cours » at a section's first saved edit, attributed to its author.
+
+    Conditional, like every status change: a section already moved on stays where it is, and of
+    two processes storing the first edits at once only one records the change. No named version
+    and no mail: an almost empty state is not worth naming, and nobody waits for this news.
+    """
+    changed = session.exec(
+        update(Section)
+        .where(col(Section.id) == section_id, col(Section.statut) == SectionStatus.a_rediger)
+        .values(statut=SectionStatus.en_cours, updated_at=utcnow())
+    )
+    if changed.rowcount != 1:
+        return False
+    section = session.get(Section, section_id)
+    change: dict[str, Any] = {"from": SectionStatus.a_rediger, "to": SectionStatus.en_cours}
+    audit.record(
+        session,
+        "section.statut",
+        actor_id=user_id,
+        dossier_id=section.dossier_id if section else None,
+        target=f"section:{section_id}",
+        transition="premiere_modification",
+        **change,
+    )
+    return True
+
+
 def apply(
     session: Session,
     settings: Settings,

@@ -8,10 +8,10 @@ from sqlmodel import select
 
 from app.collab_store import SqlStore
 from app.db import Database
-from app.models import DocUpdate
+from app.models import AuditEvent, DocUpdate, Section, SectionStatus
 from collab.room import Stored
 
-from .factories import user
+from .factories import user, world
 
 
 def test_append_load_and_checkpoint(database: Database) -> None:
@@ -74,3 +74,29 @@ def test_a_checkpoint_never_hides_rows_another_process_wrote(postgres_url: str) 
         assert str(fresh.get("t", type=Text)) == "nous "
     finally:
         database.dispose()
+
+
+def test_the_first_saved_edit_starts_the_section_once(database: Database) -> None:
+    with database.session() as session:
+        w = world(session)
+        first, second = (s.id or 0 for s in w.sections[:2])
+        settled = session.get(Section, second)
+        assert settled is not None
+        settled.statut = SectionStatus.validee  # already moved on: left where it is
+        session.add(settled)
+    author = w.producteur.id or 0
+    store = SqlStore(database)
+    doc = Doc()
+    text = doc.get("t", type=Text)
+    text += "premier mot"
+    update = doc.get_update()
+    store.append([Stored(f"section-{first}", author, "c1", update)])
+    store.append([Stored(f"section-{first}", author, "c1", update)])  # a later commit
+    store.append([Stored(f"section-{second}", author, "c1", update)])
+    with database.session() as session:
+        statuses = [session.get(Section, i).statut for i in (first, second)]  # type: ignore[union-attr]
+        events = session.exec(select(AuditEvent).where(AuditEvent.kind == "section.statut")).all()
+    assert statuses == [SectionStatus.en_cours, SectionStatus.validee]
+    assert [(e.target, e.actor_id, e.data["to"]) for e in events] == [
+        (f"section:{first}", author, "en_cours")
+    ]
