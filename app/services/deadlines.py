@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.models import Campagne, DeadlineNotice, Dossier, DossierState
-from app.services import audit, dossiers, members, notifications
+from app.services import audit, dossiers, members, notifications, versions
 from app.settings import Settings
 from app.templating import PARIS, french_date
 
@@ -116,6 +116,9 @@ def _lock(session: Session, settings: Settings, dossier: Dossier, campagne: Camp
     if changed.rowcount != 1:
         return 0
     session.refresh(dossier)
+    # Every status change names the dossier's state: this one is what the deadline froze.
+    label = f"Verrouillage à l'échéance du {french_date(campagne.date_limite)}"
+    versions.create_version(session, dossier, label, "statut", None)
     change: dict[str, Any] = {"from": DossierState.brouillon, "to": DossierState.verrouille}
     audit.record(
         session, "dossier.state", dossier_id=dossier.id, target=f"dossier:{dossier.id}", **change

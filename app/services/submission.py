@@ -189,6 +189,14 @@ def request_correction(
     if changed.rowcount != 1:
         raise Conflict("Le dossier a changé d'état entre-temps : rechargez la page.")
     session.refresh(dossier)
+    # Names what the jury had (or what the deadline froze) before the sections move again.
+    versions.create_version(
+        session,
+        dossier,
+        f"Correction demandée le {french_date(utcnow(), with_time=True)}",
+        "statut",
+        actor,
+    )
     for section in sections:
         section.statut = SectionStatus.en_cours if section in chosen else SectionStatus.validee
         section.updated_at = utcnow()

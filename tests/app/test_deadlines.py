@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from app import policy
 from app.db import Database
-from app.models import AuditEvent, Dossier, DossierState, Section
+from app.models import AuditEvent, Dossier, DossierState, Section, Version
 from app.policy import Action
 from app.services import deadlines
 
@@ -70,6 +70,11 @@ def test_the_day_after_the_deadline_a_draft_is_locked(database: Database) -> Non
     with database.session() as session:
         kinds = [e.kind for e in session.exec(select(AuditEvent))]
         assert kinds.count("dossier.state") == 1
+        locked_version = session.exec(select(Version)).one()  # the frozen state is named
+        assert (locked_version.kind, locked_version.label) == (
+            "statut",
+            "Verrouillage à l'échéance du 15 novembre 2029",
+        )
         dossier = session.get(Dossier, w.dossier.id)
         section = session.get(Section, w.sections[0].id)
         assert dossier is not None and section is not None

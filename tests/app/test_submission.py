@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import re
+from datetime import date, datetime
 from html import unescape
 
 import pytest
@@ -28,6 +30,7 @@ from app.models import (
 )
 from app.policy import Action
 from app.services import submission
+from app.templating import PARIS
 
 from ..conftest import SECRET, make_settings
 from .factories import World, answer
@@ -216,6 +219,9 @@ def test_an_admin_reopens_chosen_sections_with_a_message(
         statuses = {s.id: s.statut for s in session.exec(select(Section))}
     assert statuses[first] == SectionStatus.en_cours and statuses[second] == SectionStatus.validee
     assert kinds(db)[-2:] == ["dossier.state", "dossier.correction"]
+    with db.session() as session:  # what the jury had is named before anything moves again
+        labels = [v.label for v in session.exec(select(Version).order_by(col(Version.id)))]
+    assert labels[0].startswith("Dépôt du ") and labels[1].startswith("Correction demandée le ")
     mailed = {m.to for m in outbox(db) if m.kind == "correction"}
     assert mailed == {w.referent.email, w.producteur.email}
     assert all("Précisez le budget." in m.body for m in outbox(db) if m.kind == "correction")
@@ -251,3 +257,30 @@ def test_the_overview_shows_last_activity_and_open_threads(
     second_row = page.split(f'href="/sections/{w.sections[1].id}"')[1].split("</tr>")[0]
     assert "<td>2</td>" in first_row and " à " in first_row  # two open threads, a date and time
     assert "Jamais" in second_row
+
+
+def test_the_overview_counts_missing_required_answers_and_days_left(
+    client: TestClient, w: World, db: Database
+) -> None:
+    login(client, w.referent.email)
+    page = unescape(client.get(f"/dossiers/{w.dossier.id}").text)
+    row = page.split(f'href="/sections/{w.sections[0].id}"')[1].split("</tr>")[0]
+    cells = re.findall(r"<td>(.*?)</td>", row, re.S)
+    # Responsables, Statut, Réponses, Obligatoires manquantes, …: « Décrivez votre stratégie »
+    assert cells[2].strip() == "0 / 3" and cells[3].strip() == "1"
+    days = (date(2029, 11, 15) - datetime.now(PARIS).date()).days
+    assert "15 novembre 2029" in page and f"(dans {days} jours)" in page
+
+    with db.session() as session:
+        section = session.get(Section, w.sections[0].id)
+        assert section is not None
+        answer(
+            session,
+            section,
+            w.producteur,
+            {"gouvernance.strategie": [{"type": "paragraphe", "texte": "Notre stratégie."}]},
+        )
+    page = unescape(client.get(f"/dossiers/{w.dossier.id}").text)
+    row = page.split(f'href="/sections/{w.sections[0].id}"')[1].split("</tr>")[0]
+    cells = re.findall(r"<td>(.*?)</td>", row, re.S)
+    assert "Aucune" in cells[3]
