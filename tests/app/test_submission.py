@@ -30,7 +30,7 @@ from app.models import (
 )
 from app.policy import Action
 from app.services import submission
-from app.templating import PARIS
+from app.templating import PARIS, french_date
 
 from ..conftest import SECRET, make_settings
 from .factories import World, answer
@@ -130,6 +130,9 @@ def test_submission_freezes_signs_records_and_mails_the_receipt(
     assert sent.attachment_type == "application/pdf" and sent.attachment
     text = PdfReader(io.BytesIO(sent.attachment)).pages[0].extract_text()
     assert "Accusé de dépôt" in text and "Testville" in text and depot.digest in text
+    # Who submitted it and when (the day, Paris time).
+    assert f"par {w.referent.name} ({w.referent.email})" in text
+    assert f"Déposé le {french_date(datetime.now(PARIS).date())}" in text
 
     receipt = client.get(f"/dossiers/{w.dossier.id}/accuse-depot.pdf")
     assert receipt.status_code == 200 and receipt.headers["content-type"] == "application/pdf"
