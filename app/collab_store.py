@@ -45,6 +45,10 @@ PALETTE = ("#1f5fa8", "#a3362b", "#2b7a3d", "#7a3fa0", "#a35a00", "#0f6f78", "#8
 _UPDATES = DocUpdate.__table__  # type: ignore[attr-defined]
 _APPEND = insert(_UPDATES).returning(_UPDATES.c.id, sort_by_parameter_order=True)
 _CHECKPOINT = insert(DocCheckpoint.__table__)  # type: ignore[attr-defined]
+_SQLITE_APPEND = (
+    "INSERT INTO doc_update (doc_name, user_id, connection_id, created_at, data)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
 
 
 class SqlStore:
@@ -56,12 +60,21 @@ class SqlStore:
         self.settle = settle
         # Sections whose status this process already moved off « à rédiger » (or found moved).
         self._started: set[str] = set()
+        dialect = database.engine.dialect
+        self._on_sqlite = dialect.name == "sqlite"
+        # The group commit on SQLite goes to the driver itself (see `_append_sqlite`); the time
+        # is stored exactly as SQLAlchemy stores it, so every other reader sees the same rows.
+        self._stamp = _UPDATES.c.created_at.type.bind_processor(dialect) or (lambda value: value)
 
     def load(self, doc_name: str) -> Loaded:
         with self.database.session() as session:
             return Loaded(*documents.stored_updates(session, doc_name))
 
     def append(self, entries: list[Stored]) -> list[int]:
+        if self._on_sqlite:
+            ids = self._append_sqlite(entries)
+            self._mark_started(entries)
+            return ids
         # Core INSERT … RETURNING rather than ORM objects: this runs for every group commit.
         now = utcnow()
         rows = [
@@ -79,6 +92,32 @@ class SqlStore:
         self._mark_started(entries)
         return ids
 
+    def _append_sqlite(self, entries: list[Stored]) -> list[int]:
+        """One INSERT for the whole group on the pooled driver connection, in one transaction.
+
+        Measured: SQLAlchemy's executemany with RETURNING cost twice the CPU of the write
+        itself, and this runs every 20 ms while anyone types. SQLite has a single writer: the
+        transaction holds the write lock from its first row, so its rows take consecutive ids
+        ending at the last one inserted.
+        """
+        stamp = self._stamp(utcnow())
+        rows = [(e.doc_name, e.user_id, e.connection_id, stamp, e.data) for e in entries]
+        connection = self.database.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.executemany(_SQLITE_APPEND, rows)
+                (last,) = cursor.execute("SELECT last_insert_rowid()").fetchone()
+            finally:
+                cursor.close()
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()  # back to the pool
+        return list(range(last - len(rows) + 1, last + 1))
+
     def _mark_started(self, entries: list[Stored]) -> None:
         """Move each section's status to « en cours » at its first saved edit: one statement per
         section and process lifetime, after the commit and never undoing it (a failure here only
@@ -87,16 +126,20 @@ class SqlStore:
         for entry in entries:
             if entry.doc_name not in self._started:
                 first.setdefault(entry.doc_name, entry.user_id)
+        sections = []
         for doc_name, user_id in first.items():
             self._started.add(doc_name)
             prefix, _, number = doc_name.partition("-")
-            if prefix != "section" or not number.isdigit():
-                continue
-            try:
-                with self.database.session() as session:
-                    workflow.mark_started(session, int(number), user_id)
-            except Exception:  # bookkeeping after a commit: must not fail the group commit
-                log.warning("could not mark %s as started", doc_name, exc_info=True)
+            if prefix == "section" and number.isdigit():
+                sections.append((int(number), user_id))
+        if not sections:
+            return
+        try:  # one transaction for all the sections this commit starts: a burst of first edits
+            with self.database.session() as session:  # (a campaign's opening) is one write
+                for section_id, user_id in sections:
+                    workflow.mark_started(session, section_id, user_id)
+        except Exception:  # bookkeeping after a commit: must not fail the group commit
+            log.warning("could not mark sections %s as started", sections, exc_info=True)
 
     def checkpoint(self, doc_name: str, state: bytes, upto_id: int) -> None:
         """Store the state up to row `upto_id`. On PostgreSQL several processes write the log,

@@ -9,6 +9,7 @@ from sqlmodel import select
 from app.collab_store import SqlStore
 from app.db import Database
 from app.models import AuditEvent, DocUpdate, Section, SectionStatus
+from app.services import audit
 from collab.room import Stored
 
 from .factories import user, world
@@ -36,7 +37,9 @@ def test_append_load_and_checkpoint(database: Database) -> None:
         (author.id, "c1"),
         (author.id, "c2"),
     ]
-    assert all(r.created_at is not None for r in rows)
+    assert ids == [r.id for r in rows]  # each entry learns the id of its own row
+    assert all(r.created_at is not None and r.created_at.tzinfo is not None for r in rows)
+    assert all(r.edits == 1 and r.data == u for r, u in zip(rows, updates, strict=True))
     loaded = store.load("section-1")
     assert (loaded.last_id, loaded.since_checkpoint) == (ids[-1], 3)
     store.checkpoint("section-1", doc.get_update(), ids[1])
@@ -100,3 +103,48 @@ def test_the_first_saved_edit_starts_the_section_once(database: Database) -> Non
     assert [(e.target, e.actor_id, e.data["to"]) for e in events] == [
         (f"section:{first}", author, "en_cours")
     ]
+
+
+def test_one_commit_starting_several_sections_credits_each_to_its_author(
+    database: Database,
+) -> None:
+    with database.session() as session:
+        w = world(session)
+        first, second = (s.id or 0 for s in w.sections[:2])
+    alice, bob = w.producteur.id or 0, w.referent.id or 0
+    doc = Doc()
+    text = doc.get("t", type=Text)
+    text += "mot"
+    update = doc.get_update()
+    SqlStore(database).append(
+        [
+            Stored(f"section-{first}", alice, "c1", update),
+            Stored(f"section-{second}", bob, "c2", update),
+            Stored(f"section-{first}", bob, "c2", update),  # not its first: no second event
+        ]
+    )
+    with database.session() as session:
+        statuses = [session.get(Section, i).statut for i in (first, second)]  # type: ignore[union-attr]
+        events = session.exec(select(AuditEvent).where(AuditEvent.kind == "section.statut")).all()
+        report = audit.verify(session)
+    assert statuses == [SectionStatus.en_cours, SectionStatus.en_cours]
+    assert sorted((e.target, e.actor_id) for e in events) == sorted(
+        [(f"section:{first}", alice), (f"section:{second}", bob)]
+    )
+    assert report.broken_at is None  # events written in one transaction still chain
+
+
+def test_a_group_that_cannot_be_stored_leaves_nothing_and_the_next_one_is_stored(
+    database: Database,
+) -> None:
+    with database.session() as session:
+        author = user(session, "a@test.fr")
+    store = SqlStore(database)
+    good = Stored("section-1", author.id or 0, "c1", b"\x00\x00")
+    with pytest.raises(Exception, match=r"(?i)foreign key"):
+        store.append([good, Stored("section-1", 999_999, "c2", b"\x00\x00")])  # no such person
+    assert store.count("section-1") == 0  # all or nothing: the manager keeps them for a retry
+    ids = store.append([good, good])
+    with database.session() as session:
+        stored = session.exec(select(DocUpdate.id).order_by(DocUpdate.id)).all()  # type: ignore[arg-type]
+    assert ids == list(stored) and len(ids) == 2
