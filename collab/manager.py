@@ -289,7 +289,8 @@ class Manager:
                 return True
             # Every update a room applied is pending, so its state now is what this batch makes
             # durable: one state vector per room, taken before the commit lets more arrive.
-            states = {id(p.room): p.room.doc.get_state() for p in batch}
+            rooms = {id(p.room): p.room for p in batch}
+            states = {key: room.doc.get_state() for key, room in rooms.items()}
             entries = [p.stored for p in batch if p.stored is not None]
             try:
                 started = time.perf_counter()

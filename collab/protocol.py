@@ -90,6 +90,15 @@ class Message:
 
 
 def decode(data: bytes) -> Message:
+    # What an editor sends at every keystroke, an update whose length fits one or two bytes,
+    # is read without the general reader; anything else (or anything odd) takes the long way.
+    if len(data) > 3 and data[0] == SYNC and data[1] == SYNC_UPDATE:
+        first = data[2]
+        if first < 0x80:
+            if len(data) == 3 + first:
+                return Message(SYNC, SYNC_UPDATE, data[3:])
+        elif len(data) > 4 and data[3] < 0x80 and len(data) == 4 + (first & 0x7F | data[3] << 7):
+            return Message(SYNC, SYNC_UPDATE, data[4:])
     reader = Reader(data)
     kind = reader.var_uint()
     if kind == SYNC:

@@ -9,8 +9,14 @@ handed to the room in the same loop turn it was read, and what the room sends is
 per distinct message (a server frame is the same bytes for every recipient) and written once
 per connection per loop turn.
 
-Everything else (handshake, close, ping, size limit, disconnect events) stays uvicorn's. The
-endpoint falls back to plain ASGI when the scope has no link (another server, the test client).
+Incoming frames of an attached connection are parsed here too, for the one kind a y-websocket
+client sends: a whole, masked, binary frame within the size limit. Parsing them with
+websockets' general parser cost more than the CRDT work on them. Anything else (text, a
+fragment, a control frame, a reserved bit, an oversized or unmasked frame) is handed, from its
+first byte on, to websockets, whose parser then sits at that same frame boundary; we take over
+again once it is back at a boundary. So the handshake, close, ping, the size limit and every
+error stay uvicorn's and websockets'. The endpoint falls back to plain ASGI when the scope has
+no link (another server, the test client).
 """
 
 from __future__ import annotations
@@ -21,8 +27,18 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
+from websockets.streams import StreamReader
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
 
 log = logging.getLogger("arobase.collab")
+_AT_EOF = StreamReader.at_eof.__code__  # where websockets' parser waits between two frames
+_BINARY_FIN = 0x82  # FIN set, no reserved bit, opcode 2
+_GATHER = 1 << 16  # the largest frame we gather across reads ourselves
 EXTENSION = "arobase.direct"
 OnMessage = Callable[[bytes | None], object]  # None: a text frame (which we refuse)
 
@@ -139,6 +155,8 @@ class CollabProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websocket protocol, plus the direct link (select it with ``ws=``)."""
 
     link: DirectLink | None = None
+    _partial = b""  # the start of a frame we parse, waiting for the rest
+    _ours = False  # websockets' parser stands at a frame boundary: the next bytes are ours
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -146,6 +164,82 @@ class CollabProtocol(WebSocketsSansIOProtocol):
         if scope is not None and not self.close_sent:
             self.link = DirectLink(self)
             scope["extensions"][EXTENSION] = self.link
+
+    def data_received(self, data: bytes) -> None:
+        link = self.link
+        if link is None or link.on_message is None or self.close_sent:
+            if self._partial:  # ours so far: websockets' parser is at this frame's start
+                data, self._partial = self._partial + data, b""
+            self._websockets_take(data)
+        elif self._ours or self._websockets_between_frames():
+            self._ours = True
+            self._receive_frames(link.on_message, data)
+        else:
+            super().data_received(data)
+
+    def _websockets_take(self, data: bytes) -> None:
+        """Hand `data`, which starts at a frame boundary, to websockets' parser."""
+        self._ours = False
+        super().data_received(data)
+
+    def _websockets_between_frames(self) -> bool:
+        """Has websockets' parser consumed every byte it was given, up to a frame's end, with
+        no fragmented message open? (Its parser is a generator waiting in `at_eof`.)"""
+        conn = self.conn
+        if conn.state is not State.OPEN or conn.current_size is not None or self.frames:
+            return False
+        if conn.reader.buffer:
+            return False
+        waiting = conn.parser  # the generator it is suspended in, however deep
+        for _ in range(8):
+            inner = getattr(waiting, "gi_yieldfrom", None)
+            if inner is None:
+                break
+            waiting = inner
+        return getattr(waiting, "gi_code", None) is _AT_EOF
+
+    def _receive_frames(self, on_message: OnMessage, data: bytes) -> None:
+        buffer = self._partial + data if self._partial else data
+        self._partial = b""
+        end, at = len(buffer), 0
+        limit = self.config.ws_max_size
+        while at < end:
+            if end - at < 2:
+                break
+            first, second = buffer[at], buffer[at + 1]
+            if first != _BINARY_FIN or not second & 0x80:
+                self._websockets_take(buffer[at:])  # not ours: websockets takes it from here
+                return
+            size, head = second & 0x7F, 6
+            if size == 126:
+                if end - at < 4:
+                    break
+                size, head = int.from_bytes(buffer[at + 2 : at + 4], "big"), 8
+            elif size == 127:
+                if end - at < 10:
+                    break
+                size, head = int.from_bytes(buffer[at + 2 : at + 10], "big"), 14
+            if size > limit:
+                self._websockets_take(buffer[at:])  # websockets refuses it with 1009
+                return
+            if end - at < head + size:
+                if size > _GATHER:  # websockets' reader gathers big frames without recopying
+                    self._websockets_take(buffer[at:])
+                    return
+                break
+            start = at + head
+            payload = apply_mask(buffer[start : start + size], buffer[start - 4 : start])
+            at = start + size
+            try:
+                on_message(payload)
+            except Exception:  # never let one connection's handler break the protocol
+                log.exception("collab message handler failed")
+            if self.close_sent or self.link is None or self.link.on_message is not on_message:
+                if at < end:  # the handler closed or detached: the rest is websockets'
+                    self._websockets_take(buffer[at:])
+                return
+        if at < end:
+            self._partial = buffer[at:]
 
     def send_receive_event_to_app(self) -> None:
         link = self.link
