@@ -123,11 +123,14 @@ class _RateLimit:
 
     def allow(self) -> bool:
         now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        tokens = self.tokens + (now - self.stamp) * self.rate
         self.stamp = now
-        if self.tokens < 1:
+        if tokens > self.burst:
+            tokens = self.burst
+        if tokens < 1:
+            self.tokens = tokens
             return False
-        self.tokens -= 1
+        self.tokens = tokens - 1
         return True
 
 

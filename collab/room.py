@@ -108,12 +108,19 @@ def crdt_guard(what: str) -> Iterator[None]:
     """
     try:
         yield
-    except ValueError as exc:
-        raise CrdtError(what) from exc
     except BaseException as exc:
-        if type(exc).__name__ != "PanicException":
+        refusal = _as_refusal(exc, what)
+        if refusal is None:
             raise
-        raise CrdtError(f"{what} (panic)") from exc
+        raise refusal from exc
+
+
+def _as_refusal(exc: BaseException, what: str) -> CrdtError | None:
+    if isinstance(exc, ValueError):
+        return CrdtError(what)
+    if type(exc).__name__ == "PanicException":
+        return CrdtError(f"{what} (panic)")
+    return None
 
 
 class Room:
@@ -196,8 +203,13 @@ class Room:
                 conn.channel.send(protocol.permission_denied("lecture seule"))
             return
         self._captured.clear()
-        with crdt_guard("invalid update"):
+        try:  # crdt_guard, spelled out: a context manager costs more than the rest of this turn
             self.doc.apply_update(update)
+        except BaseException as exc:
+            refusal = _as_refusal(exc, "invalid update")
+            if refusal is None:
+                raise
+            raise refusal from exc
         changes = [u for u in self._captured if u != _EMPTY_UPDATE]
         self._captured.clear()
         if not changes:
