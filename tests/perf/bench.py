@@ -214,6 +214,7 @@ def figures(result: dict[str, Any]) -> dict[str, float | None]:
         "p50": latency.get("p50"),
         "p99": latency.get("p99"),
         "join_p50": sync.get("p50"),
+        "updates_s": edit.get("deliveries_per_s") if edit else None,
         "cpu_s": server.get("cpu_s"),
         "rss_mb": server.get("peak_rss_mb"),
         "ok": bool(result.get("convergence", {}).get("ok"))
@@ -222,9 +223,14 @@ def figures(result: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
+HIGHER_IS_BETTER = {"updates_s"}
+
+
 def best(runs: list[dict[str, float | None]], key: str) -> float | None:
     values = [r[key] for r in runs if isinstance(r.get(key), int | float)]
-    return min(values) if values else None  # type: ignore[type-var]
+    if not values:
+        return None
+    return max(values) if key in HIGHER_IS_BETTER else min(values)  # type: ignore[type-var]
 
 
 def table(results: dict[str, dict[str, list[dict[str, float | None]]]]) -> str:
@@ -237,6 +243,7 @@ def table(results: dict[str, dict[str, list[dict[str, float | None]]]]) -> str:
             ("p50", "latency p50 ms"),
             ("p99", "latency p99 ms"),
             ("join_p50", "join p50 ms"),
+            ("updates_s", "updates delivered/s"),
             ("cpu_s", "server CPU s"),
             ("rss_mb", "peak RSS MB"),
         ):
