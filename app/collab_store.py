@@ -71,10 +71,11 @@ class SqlStore:
             return Loaded(*documents.stored_updates(session, doc_name))
 
     def append(self, entries: list[Stored]) -> list[int]:
-        if self._on_sqlite:
-            ids = self._append_sqlite(entries)
-            self._mark_started(entries)
-            return ids
+        ids = self._append_sqlite(entries) if self._on_sqlite else self._append_core(entries)
+        self._mark_started(entries)
+        return ids
+
+    def _append_core(self, entries: list[Stored]) -> list[int]:
         # Core INSERT … RETURNING rather than ORM objects: this runs for every group commit.
         now = utcnow()
         rows = [
@@ -88,9 +89,7 @@ class SqlStore:
             for e in entries
         ]
         with self.database.engine.begin() as connection:
-            ids = [int(row_id) for (row_id,) in connection.execute(_APPEND, rows)]
-        self._mark_started(entries)
-        return ids
+            return [int(row_id) for (row_id,) in connection.execute(_APPEND, rows)]
 
     def _append_sqlite(self, entries: list[Stored]) -> list[int]:
         """One INSERT for the whole group on the pooled driver connection, in one transaction.

@@ -203,9 +203,7 @@ class CollabProtocol(WebSocketsSansIOProtocol):
         self._partial = b""
         end, at = len(buffer), 0
         limit = self.config.ws_max_size
-        while at < end:
-            if end - at < 2:
-                break
+        while end - at >= 2:
             first, second = buffer[at], buffer[at + 1]
             if first != _BINARY_FIN or not second & 0x80:
                 self._websockets_take(buffer[at:])  # not ours: websockets takes it from here
