@@ -199,6 +199,18 @@ def cmd_deadlines(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         database.dispose()
     print(f"{report.reminded} rappel(s) envoyé(s), {report.locked} dossier(s) verrouillé(s).")
+    if report.locked and settings.redis_url:
+        # The serving processes hold editing connections opened while these were brouillons:
+        # tell them to re-check now (without Redis, the app notices at its next round).
+        from collab.bus import Kind, bus_prefix, tell_everyone
+
+        prefix = bus_prefix(settings.database_url)
+        if not tell_everyone(settings.redis_url, prefix, Kind.RECHECK):
+            print(
+                "Redis injoignable : les éditeurs ouverts passeront en lecture seule au prochain "
+                "passage périodique du serveur.",
+                file=sys.stderr,
+            )
     return 0
 
 

@@ -9,12 +9,15 @@ never stops the app.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import anyio
+from sqlalchemy import func
+from sqlmodel import col, select
 
 from app.db import Database
+from app.models import Dossier, DossierState
 from app.models._base import utcnow
 from app.services import deadlines, notifications
 from app.settings import Settings
@@ -41,13 +44,33 @@ def _digests(settings: Settings, database: Database) -> bool:
     return False
 
 
+class LockedElsewhere:
+    """Notices dossiers locked by another hand: `arobase echeances` run from cron where no
+    Redis carries its « re-check » to the serving processes. When the number of locked dossiers
+    moved since the last round, the open connections are re-checked (an extra re-check when
+    this process locked them itself costs nothing: it is idempotent)."""
+
+    __name__ = "locked_elsewhere"
+
+    def __init__(self) -> None:
+        self.seen: int | None = None
+
+    def __call__(self, settings: Settings, database: Database) -> bool:
+        with database.session() as session:
+            locked = session.exec(
+                select(func.count()).where(col(Dossier.etat) == DossierState.verrouille)
+            ).one()
+        seen, self.seen = self.seen, locked
+        return seen is not None and locked != seen
+
+
 JOBS: tuple[Job, ...] = (_deadlines, _digests)
 
 
-def run_once(settings: Settings, database: Database) -> bool:
+def run_once(settings: Settings, database: Database, extra: Sequence[Job] = ()) -> bool:
     """Run every job; True if one of them changed rights."""
     changed = False
-    for job in JOBS:
+    for job in (*JOBS, *extra):
         try:
             changed = job(settings, database) or changed
         except Exception:  # the loop's top level: log, and try again next round
@@ -61,8 +84,9 @@ async def loop(
     interval: float = INTERVAL,
     on_rights_changed: RightsChanged | None = None,
 ) -> None:
+    watch = LockedElsewhere()  # its memory belongs to this loop
     while True:
-        changed = await anyio.to_thread.run_sync(run_once, settings, database)
+        changed = await anyio.to_thread.run_sync(run_once, settings, database, (watch,))
         if changed and on_rights_changed is not None:
             await on_rights_changed()
         await anyio.sleep(interval)

@@ -25,6 +25,8 @@ from enum import IntEnum
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import anyio
+import redis as sync_redis
 from redis import asyncio as redis
 from redis.exceptions import RedisError
 
@@ -70,6 +72,19 @@ def bus_prefix(database_url: str) -> str:
 
 def new_origin() -> str:
     return os.urandom(ORIGIN_SIZE // 2).hex()
+
+
+def tell_everyone(url: str, prefix: str, kind: Kind, data: bytes = b"") -> bool:
+    """Publish one control message from outside a served app (a command run from cron, say);
+    False when Redis could not be reached. Every serving process hears it: the origin is new."""
+    client = sync_redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+    try:
+        client.publish(f"{prefix}control", Envelope(new_origin(), kind, data).encode())
+        return True
+    except (RedisError, OSError):
+        return False
+    finally:
+        client.close()
 
 
 class Bus(Protocol):
@@ -150,10 +165,13 @@ class RedisBus:
             await self._listen_loop(client, handler, on_reconnect)
         finally:
             publisher.cancel()
-            with suppress(asyncio.CancelledError):
-                await publisher
-            with suppress(Exception):
-                await client.aclose()
+            # Shielded: the task group that stops us re-delivers its cancellation at every
+            # await, and a connection left open keeps the event loop from closing.
+            with anyio.CancelScope(shield=True):
+                with suppress(asyncio.CancelledError):
+                    await publisher
+                with suppress(Exception):
+                    await client.aclose()
 
     async def _listen_loop(
         self, client: Any, handler: Handler, on_reconnect: Callable[[], Awaitable[None]]
@@ -165,6 +183,10 @@ class RedisBus:
                 channels = [self._channel(n) for n in {CONTROL, *self._names}]
                 await pubsub.subscribe(*channels)
                 self._pubsub = pubsub
+                # A room opened while we were subscribing found no pubsub and only left its name.
+                late = {self._channel(n) for n in self._names} - set(channels)
+                if late:
+                    await pubsub.subscribe(*late)
                 if not first:
                     log.info("bus: reconnected to Redis, catching up")
                     await on_reconnect()
@@ -199,7 +221,7 @@ class RedisBus:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
-                with suppress(Exception):
+                with anyio.CancelScope(shield=True), suppress(Exception):
                     await pubsub.aclose()
 
     async def _publish_loop(self, client: Any) -> None:

@@ -77,3 +77,32 @@ def test_a_lock_at_the_deadline_rechecks_open_connections_once(
     anyio.run(scenario)
     # Called once, after the lock was committed (so the re-check reads the locked state).
     assert states == [DossierState.verrouille]
+
+
+def test_a_lock_made_by_another_hand_rechecks_open_connections(database: Database) -> None:
+    """`arobase echeances` run from cron where no Redis carries its message: the served app
+    notices at its next round that dossiers were locked and re-checks its connections."""
+    with database.session() as session:
+        dossier_id = world(session).dossier.id  # its deadline is in 2029: the app locks nothing
+    rechecks: list[DossierState] = []
+
+    async def recheck() -> None:
+        with database.session() as session:
+            dossier = session.get(Dossier, dossier_id)
+            assert dossier is not None
+            rechecks.append(dossier.etat)
+
+    async def scenario() -> None:
+        async with jobs.running(make_settings(database.url), database, recheck, interval=0.01):
+            await anyio.sleep(0.1)  # rounds that find nothing to do, and so re-check nothing
+            assert rechecks == []
+            with database.session() as session:  # cron, as if the day after the deadline
+                report = deadlines.tick(session, make_settings(database.url), date(2029, 11, 16))
+            assert report.locked == 1
+            with anyio.fail_after(10):
+                while not rechecks:
+                    await anyio.sleep(0.01)
+            await anyio.sleep(0.1)
+
+    anyio.run(scenario)
+    assert rechecks == [DossierState.verrouille]
