@@ -132,7 +132,7 @@ class Manager:
             doc = new_doc()
             for update in loaded.updates:
                 doc.apply_update(update)
-            room = Room(name, doc, self._on_stored, self._relay_for(name))
+            room = Room(name, doc, self._on_stored, self._relay_for(name), self._on_rejected)
             self.rooms[name] = room
             self._last_ids[name] = loaded.last_id
             self._since_checkpoint[name] = loaded.since_checkpoint
@@ -268,6 +268,9 @@ class Manager:
     def _on_stored(self, room: Room, conn: Connection, stored: Stored | None) -> None:
         self._pending.append(_Pending(room, conn.id, stored))
         self._wake.set()
+
+    def _on_rejected(self) -> None:
+        self.stats.rejected_writes += 1
 
     async def _flush_loop(self) -> None:
         backoff = 0.05

@@ -95,6 +95,14 @@ def _no_relay(kind: Kind, data: bytes) -> None:
     return None
 
 
+# Called when a read-only connection's write is refused (not for the echo of its initial sync).
+RejectedHook = Callable[[], None]
+
+
+def _no_rejection() -> None:
+    return None
+
+
 class CrdtError(ValueError):
     """The CRDT library refused the bytes (malformed update or state vector, or a panic)."""
 
@@ -125,7 +133,12 @@ def _as_refusal(exc: BaseException, what: str) -> CrdtError | None:
 
 class Room:
     def __init__(
-        self, name: str, doc: Doc[Any], on_stored: StoredHook, on_relay: RelayHook = _no_relay
+        self,
+        name: str,
+        doc: Doc[Any],
+        on_stored: StoredHook,
+        on_relay: RelayHook = _no_relay,
+        on_rejected: RejectedHook = _no_rejection,
     ) -> None:
         self.name = name
         self.doc = doc
@@ -135,6 +148,7 @@ class Room:
         self._audience: dict[str, Callable[[bytes], None]] = {}
         self._on_stored = on_stored
         self._on_relay = on_relay  # what other processes' rooms of this document must hear
+        self._on_rejected = on_rejected
         self._remote_seen: dict[int, float] = {}  # awareness ids of other processes: last heard
         self._captured: list[bytes] = []
         self._full_sync: bytes | None = None  # sync step 2 for a client that has nothing yet
@@ -200,6 +214,7 @@ class Room:
     def _write(self, conn: Connection, update: bytes) -> None:
         if conn.permission < Permission.WRITE:
             if not self._is_echo(update):
+                self._on_rejected()
                 conn.channel.send(protocol.permission_denied("lecture seule"))
             return
         self._captured.clear()
