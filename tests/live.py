@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 
@@ -21,7 +22,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(settings: Settings, port: int, *, direct: bool = True) -> Iterator[uvicorn.Server]:
+def serve(
+    settings: Settings, port: int, *, direct: bool = True, **options: Any
+) -> Iterator[uvicorn.Server]:
     """Serve like `arobase serve` (the direct collab path) or, with direct=False, on uvicorn's
     plain websocket protocol."""
     config = uvicorn.Config(
@@ -31,6 +34,7 @@ def serve(settings: Settings, port: int, *, direct: bool = True) -> Iterator[uvi
         log_level="warning",
         ws_max_size=4 * 1024 * 1024,
         ws="collab.transport:CollabProtocol" if direct else "websockets-sansio",
+        **options,  # e.g. a shorter keepalive
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -6,8 +6,12 @@ import asyncio
 import re
 
 import httpx
+from pycrdt import Map
+
+from app.services import documents
 
 from .conftest import Live
+from .test_live import stored_updates
 from .test_refusals import handshake_status
 from .yclient import YClient, run
 
@@ -69,6 +73,45 @@ def test_losing_a_section_turns_the_connection_read_only(live: Live) -> None:
             assert prod.closed is None  # still reading
 
     run(scenario())
+
+
+def test_a_change_of_role_turns_the_connection_read_only_from_the_next_update(live: Live) -> None:
+    async def scenario() -> None:
+        url = live.section_url(0)
+        async with (
+            YClient(url, live.cookie(live.w.producteur.email), live.url) as prod,
+            YClient(url, live.cookie(live.w.referent.email), live.url) as ref,
+        ):
+            await prod.synced.wait()
+            await ref.synced.wait()
+            prod.set_answer("gouvernance.budget", 1.0)
+            await prod.wait(prod.saved, what="the producteur's answer saved")
+            await asyncio.to_thread(
+                post_as_referent,
+                live,
+                f"/dossiers/{live.w.dossier.id}/membres/{live.w.producteur.id}/role",
+                {"role": "relecteur"},
+            )
+            await prod.wait(lambda: prod.denied == ["lecture seule"], what="downgrade notice")
+            prod.set_answer("gouvernance.budget", 2.0)
+            await prod.wait(
+                lambda: prod.denied == ["lecture seule"] * 2, what="the next update refused"
+            )
+            # Acknowledged after the server sent `ref` anything it relayed before.
+            ref.set_answer("gouvernance.elu", True)
+            await ref.wait(ref.saved, what="the référent's answer saved")
+            assert ref.answers()["gouvernance.budget"] == 1.0
+            await prod.wait(lambda: prod.answers().get("gouvernance.elu") is True)
+            assert prod.closed is None  # still reading
+
+    run(scenario())
+    assert [r.user_id for r in stored_updates(live)].count(live.w.producteur.id) == 1
+    with live.db.session() as session:
+        doc = documents.load(session, live.w.sections[0].doc_name)
+    assert doc.get("answers", type=Map).to_py() == {
+        "gouvernance.budget": 1.0,
+        "gouvernance.elu": True,
+    }
 
 
 def test_a_join_made_after_a_change_of_rights_is_decided_afresh(live: Live) -> None:
