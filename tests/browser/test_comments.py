@@ -187,5 +187,8 @@ def test_a_deleted_passage_is_said_live_and_reattached(
     karim.locator("article.thread").first.get_by_role(
         "button", name=re.compile("^Voir le passage")
     ).click()
-    selected = karim.evaluate("() => window.getSelection().toString()")
-    assert selected == "simplifier les démarches"
+    # The editor takes focus at the next animation frame (Tiptap's focus command), and only then
+    # writes its selection into the page: wait for it rather than read it at once.
+    karim.wait_for_function(
+        "(text) => window.getSelection().toString() === text", arg="simplifier les démarches"
+    )

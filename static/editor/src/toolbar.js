@@ -66,6 +66,13 @@ export function buildToolbar (editor, question) {
   toolbar.addEventListener('focusin', (event) => {
     if (list.includes(event.target)) focusButton(list, list.indexOf(event.target))
   })
+  // Tab from the toolbar back to the text must find the selection where it was. A command run
+  // from the keyboard redraws the text while the editor has no focus, so ProseMirror leaves the
+  // browser's selection stale (at the start of the redrawn paragraph) and would then adopt it:
+  // the word just made bold would no longer be selected, nor the caret where the person left it.
+  editor.view.dom.addEventListener('focus', (event) => {
+    if (toolbar.contains(event.relatedTarget)) editor.view.focus() // writes the state's selection
+  })
 
   const refresh = () => {
     for (const spec of BUTTONS) {
