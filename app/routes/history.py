@@ -27,6 +27,7 @@ from app.templating import PARIS, french_date
 from collab.manager import Manager
 
 NOW = "maintenant"
+PAGE = 30  # editing sessions per page of the timeline (a busy section has hundreds)
 UNKNOWN = "Personne inconnue"  # a row whose account is gone, or written by nobody (demo data)
 # Messages shown after a redirect (POST → 303 → GET), keyed by the `ok` query parameter.
 DONE = {
@@ -97,21 +98,39 @@ def _titles(questions: list[Question]) -> dict[str, str]:
     return {q.cle: q.libelle for q in questions}
 
 
+def _page(ctx: Ctx, sessions: int) -> int:
+    """The `page` query parameter: 1 (the newest sessions) unless another existing page."""
+    value = ctx.request.query_params.get("page", "1")
+    pages = max(1, -(-sessions // PAGE))
+    if not value.isdigit() or not 1 <= int(value) <= pages:
+        raise NotFound()
+    return int(value)
+
+
 @endpoint()
 def timeline(ctx: Ctx) -> Response:
     section, ref, facts = _section(ctx)
-    view = dossiers.section_view(ctx.db, section)
-    sessions = history.timeline(ctx.db, section.doc_name)
+    view = dossiers.section_view(ctx.db, section, with_answers=False)
+    every = history.timeline(ctx.db, section.doc_name)
+    page = _page(ctx, len(every))
+    start = (page - 1) * PAGE
+    sessions = every[start : start + PAGE]
     named = versions.of_section(ctx.db, section)
     # Each session's « what changed »: from the state the previous session left (newest first).
-    previous = [s.last_id for s in sessions[1:]] + [0]
+    previous = [s.last_id for s in every[start + 1 : start + PAGE + 1]]
+    previous += [0] * (len(sessions) - len(previous))
     return ctx.render(
         "history/timeline.html",
         {
             "ref": ref,
             "view": view,
             "sessions": list(zip(sessions, previous, strict=True)),
+            "page": page,
+            "pages": max(1, -(-len(every) // PAGE)),
+            "first": start + 1,
+            "total": len(every),
             "named": named,
+            # The form offers this page's sessions; the comparison page offers them all.
             "points": _points(sessions, named),
             "titles": _titles(view.questions),
             "when": when,
@@ -127,7 +146,7 @@ def timeline(ctx: Ctx) -> Response:
 def past(ctx: Ctx) -> Response:
     section, ref, facts = _section(ctx)
     upto = _upto(ctx, section)
-    view = dossiers.section_view(ctx.db, section)
+    view = dossiers.section_view(ctx.db, section, with_answers=False)
     doc = history.doc_at(ctx.db, section.doc_name, upto)
     points = _points(
         history.timeline(ctx.db, section.doc_name), versions.of_section(ctx.db, section)
@@ -184,7 +203,7 @@ def _point(ctx: Ctx, section: Section, name: str) -> int | None:
 @endpoint()
 def compare(ctx: Ctx) -> Response:
     section, ref, _ = _section(ctx)
-    view = dossiers.section_view(ctx.db, section)
+    view = dossiers.section_view(ctx.db, section, with_answers=False)
     sessions = history.timeline(ctx.db, section.doc_name)
     points = _points(sessions, versions.of_section(ctx.db, section))
     context = {"ref": ref, "view": view, "points": points, "de": "", "a": NOW, "problems": {}}
@@ -220,7 +239,7 @@ def compare(ctx: Ctx) -> Response:
 @endpoint()
 def authors(ctx: Ctx) -> Response:
     section, ref, _ = _section(ctx)
-    view = dossiers.section_view(ctx.db, section)
+    view = dossiers.section_view(ctx.db, section, with_answers=False)
     return ctx.render(
         "history/authors.html",
         {

@@ -103,7 +103,11 @@ def owners_by_section(session: Session, section_ids: list[int]) -> dict[int, lis
     return owners
 
 
-def section_views(session: Session, dossier: Dossier, only: int | None = None) -> list[SectionView]:
+def section_views(
+    session: Session, dossier: Dossier, only: int | None = None, *, with_answers: bool = True
+) -> list[SectionView]:
+    """The sections of a dossier with their questions, owners and (unless `with_answers` is
+    False: pages about the section's history, which read past states) current answers."""
     query = (
         select(Section, Theme)
         .join(Theme, col(Theme.id) == Section.theme_id)
@@ -123,18 +127,18 @@ def section_views(session: Session, dossier: Dossier, only: int | None = None) -
     views = []
     for section, theme in rows:
         qs = questions.get(theme.id, [])  # type: ignore[arg-type]
-        doc = documents.load(session, section.doc_name)
-        views.append(
-            SectionView(section, theme, qs, owners.get(section.id, []), answers.read(doc, qs))  # type: ignore[arg-type]
+        current = (
+            answers.read(documents.load(session, section.doc_name), qs) if with_answers else {}
         )
+        views.append(SectionView(section, theme, qs, owners.get(section.id, []), current))  # type: ignore[arg-type]
     return views
 
 
-def section_view(session: Session, section: Section) -> SectionView:
+def section_view(session: Session, section: Section, *, with_answers: bool = True) -> SectionView:
     dossier = session.get(Dossier, section.dossier_id)
     if dossier is None:
         raise NotFound()
-    return section_views(session, dossier, only=section.id)[0]
+    return section_views(session, dossier, only=section.id, with_answers=with_answers)[0]
 
 
 def members(session: Session, dossier_id: int) -> list[tuple[Membre, User]]:

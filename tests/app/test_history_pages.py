@@ -133,6 +133,39 @@ def test_the_timeline_shows_who_when_how_much_and_where_to_go(
     assert f'action="/dossiers/{w.dossier.id}/versions"' in html
 
 
+def test_a_long_timeline_comes_in_pages_newest_first(
+    client: TestClient, w: World, db: Database
+) -> None:
+    """A busy section has hundreds of sessions: 30 a page, the newest first, every one on one
+    page and one only, and the compare form offers the sessions of the page."""
+    with db.session() as session:
+        section = session.get_one(Section, w.sections[0].id)
+        for n in range(65):  # 65 sessions: alternate authors, each a few words
+            author = w.producteur if n % 2 else w.referent
+            answer(session, section, author, {BUDGET: 1000 + n})
+        ids = [row.id for row in session.exec(select(DocUpdate).order_by(col(DocUpdate.id)))]
+    login(client, w.referent.email)
+    base = f"/sections/{w.sections[0].id}/historique"
+    seen: list[int] = []
+    for number, expected in ((1, 30), (2, 30), (3, 5)):
+        html = page(client, base if number == 1 else f"{base}?page={number}")
+        items = html.split('<li class="timeline__item card">')[1:]
+        assert len(items) == expected
+        shown = [int(m) for m in re.findall(rf'href="{base}/(\d+)">Voir cette version', html)]
+        seen += shown
+        assert f"Page {number} sur 3" in html
+        assert ("Sessions plus anciennes" in html) == (number < 3)
+        assert ("Sessions plus récentes" in html) == (number > 1)
+        options = {int(v) for v in re.findall(r'<option value="(\d+)"', html)} - {0}
+        assert set(shown) <= options  # the form offers this page's sessions
+        assert not options & (set(ids) - set(shown))  # and no other page's
+    assert seen == sorted(ids, reverse=True)[: len(seen)] and len(seen) == len(set(seen)) == 65
+    # The oldest session's « what it changed » starts from the empty section.
+    assert f'comparer?de=0&a={ids[0]}"' in page(client, f"{base}?page=3")
+    for bad in ("0", "4", "deux", "-1", "1" * 20):
+        assert client.get(f"{base}?page={bad}").status_code == 404
+
+
 def test_the_section_page_links_to_its_history(client: TestClient, w: World) -> None:
     login(client, w.relecteur.email)
     html = page(client, f"/sections/{w.sections[0].id}")
