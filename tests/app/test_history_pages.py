@@ -562,6 +562,12 @@ def test_contributions_per_person(client: TestClient, w: World, db: Database, pe
     assert set(by_name) == {"Paul Producteur", "Rita Référente"}
     assert f'href="/sections/{written.section}/historique">Gouvernance' in by_name["Rita Référente"]
     assert any(month in by_name["Paul Producteur"] for month in MONTHS)
+    cells = {name: re.findall(r"<td>([^<]*)</td>", row) for name, row in by_name.items()}
+    # Modifications, characters added, characters removed: Paul wrote the first text (28
+    # characters); Rita removed it (28), wrote the second one (37) and set the budget, counted
+    # as it reads: « 42 000 € » (8).
+    assert cells["Paul Producteur"][:3] == ["1", "28", "0"]
+    assert cells["Rita Référente"][:3] == ["2", "45", "28"]
 
 
 @pytest.mark.parametrize("persona", ["producteur", "relecteur", "outsider"])
