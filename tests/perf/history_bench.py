@@ -30,17 +30,35 @@ sys.path.insert(0, str(ROOT))
 from pycrdt import Doc, Map, XmlElement, XmlFragment, XmlText  # noqa: E402
 from sqlalchemy import func, insert  # noqa: E402
 from sqlmodel import col, select  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
 
 from app import db  # noqa: E402
-from app.models import Collectivite, CollectiviteKind, DocUpdate, Question, Section  # noqa: E402
-from app.services import accounts, dossier_setup, history, questionnaires, richtext  # noqa: E402
+from app.main import create_app  # noqa: E402
+from app.models import (  # noqa: E402
+    Collectivite,
+    CollectiviteKind,
+    DocUpdate,
+    Question,
+    Role,
+    Section,
+)
+from app.services import (  # noqa: E402
+    accounts,
+    dossier_setup,
+    history,
+    members,
+    questionnaires,
+    richtext,
+)
 from app.services.answers import ANSWERS_MAP  # noqa: E402
 from app.services.history_log import questions_of  # noqa: E402
+from app.settings import Settings  # noqa: E402
 from collab.manager import new_doc  # noqa: E402
 
 AUTHORS = 5
 T0 = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)  # a year of turns ends before today
 TARGET_MS = 200.0
+PASSWORD = "banc d'essai de l'historique"
 WORDS = (  # noqa: SIM905 - a sentence reads better than a list of 30 strings
     "la commune accompagne habitants associations numérique inclusion ateliers médiathèque "
     "conseiller école tiers-lieu données ouvertes démarches en ligne accessibilité formation "
@@ -121,8 +139,9 @@ def edit(rng: random.Random, doc: Doc[Any], questions: list[Question]) -> None:
         node.insert(at_byte(text, position), piece)
 
 
-def build(path: Path, edits: int, seed: int) -> tuple[str, list[Question]]:
-    """A migrated SQLite database with one section edited `edits` times; its document name."""
+def build(path: Path, edits: int, seed: int) -> tuple[str, list[Question], int]:
+    """A migrated SQLite database with one section edited `edits` times; its document name,
+    questions and section id. The first author is the dossier's référent (who reads history)."""
     url = f"sqlite:///{path}"
     db.upgrade(url)
     database = db.Database(url)
@@ -136,15 +155,17 @@ def build(path: Path, edits: int, seed: int) -> tuple[str, list[Question]]:
         session.flush()
         dossier = dossier_setup.create_dossier(session, commune, campagne)
         people = [
-            accounts.create_user(session, f"auteur{i}@exemple.fr", f"Auteur {i}")
+            accounts.create_user(session, f"auteur{i}@exemple.fr", f"Auteur {i}", PASSWORD)
             for i in range(AUTHORS)
         ]
+        members.join(session, dossier, people[0], Role.referent)
         sections = session.exec(select(Section).where(Section.dossier_id == dossier.id)).all()
         section = max(
             sections,
             key=lambda s: sum(q.type == "texte" for q in questions_of(session, s.doc_name)),
         )
         doc_name, questions = section.doc_name, questions_of(session, section.doc_name)
+        section_id = section.id or 0
     authors = [Author(person.id or 0) for person in people]
     server = new_doc()
     clock, rows, done, current = T0, [], 0, rng.randrange(AUTHORS)
@@ -173,7 +194,7 @@ def build(path: Path, edits: int, seed: int) -> tuple[str, list[Question]]:
         for start in range(0, len(rows), 5000):
             connection.execute(insert(DocUpdate.__table__), rows[start : start + 5000])  # type: ignore[attr-defined]
     database.dispose()
-    return doc_name, questions
+    return doc_name, questions, section_id
 
 
 def more_edits(url: str, doc_name: str, questions: list[Question], edits: int) -> None:
@@ -241,6 +262,52 @@ def measures(
     return out
 
 
+def pages(url: str, section_id: int, repeats: int) -> dict[str, tuple[float, float]]:
+    """The same three, as the référent gets them: whole pages rendered by the app (routing,
+    session, policy, the template), first request and warm."""
+    database = db.Database(url)
+    with database.session() as session:
+        section = session.get(Section, section_id)
+        assert section is not None
+        ids = list(
+            session.exec(
+                select(DocUpdate.id)
+                .where(DocUpdate.doc_name == section.doc_name)
+                .order_by(col(DocUpdate.id))
+            )
+        )
+    database.dispose()
+    settings = Settings.from_env({}, database_url=url, secret_key="banc" * 8)
+    base = f"/sections/{section_id}"
+    paths = {
+        "timeline": f"{base}/historique",
+        "version": f"{base}/historique/{ids[len(ids) // 2]}",
+        "diff": f"{base}/comparer?de={ids[len(ids) // 3]}&a={ids[2 * len(ids) // 3]}",
+        "authors": f"{base}/auteurs",
+    }
+    out = {}
+    with TestClient(create_app(settings)) as client:
+        login = client.post(
+            "/login",
+            data={"email": "auteur0@exemple.fr", "password": PASSWORD},
+            follow_redirects=False,
+        )
+        assert login.status_code == 303, login.text
+        # A running server: it has served a page before (« first » is this page's first).
+        assert client.get("/dossiers").status_code == 200
+
+        def get(path: str) -> Callable[[], None]:
+            def call() -> None:
+                response = client.get(path)
+                assert response.status_code == 200, (path, response.status_code)
+
+            return call
+
+        for key, path in paths.items():  # the authors page is slow: reported, not targeted
+            out[key] = timed(get(path), min(repeats, 1) if key == "authors" else repeats)
+    return out
+
+
 def vacuumed(database: db.Database, path: Path) -> int:
     """The size of the database file once compacted (what the rows really take)."""
     copy = path.with_suffix(".vacuumed")
@@ -265,7 +332,7 @@ def main() -> int:
 def run(path: Path, args: argparse.Namespace) -> int:
     url = f"sqlite:///{path}"
     start = time.perf_counter()
-    doc_name, questions = build(path, args.edits, args.seed)
+    doc_name, questions, section_id = build(path, args.edits, args.seed)
     print(f"built {args.edits} edits by {AUTHORS} people in {time.perf_counter() - start:.1f} s")
     database = db.Database(url)
     file_before = vacuumed(database, path)
@@ -287,11 +354,13 @@ def run(path: Path, args: argparse.Namespace) -> int:
         history.authorship(session, doc_name, questions)
     authorship_s = time.perf_counter() - start
     squashed = measures(url, doc_name, questions, args.repeats)
+    served = pages(url, section_id, args.repeats)
     more_edits(url, doc_name, questions, 300)
     fresh = measures(url, doc_name, questions, 0)["timeline"][0]
+    fresh_page = pages(url, section_id, 0)["timeline"][0]
     database.dispose()
     print(f"analyse: {analysed} rows in {analyse_s:.1f} s; squash: {squash_s:.1f} s")
-    print(f"authorship of the whole section after squashing: {authorship_s * 1000:.0f} ms\n")
+    print()
     print("| storage | rows | log bytes | per edit | checkpoints | their bytes | file (vacuumed) |")
     print("|---|---|---|---|---|---|---|")
     for label, rows, size, cps, cp_size, file_size in (
@@ -309,21 +378,43 @@ def run(path: Path, args: argparse.Namespace) -> int:
             f"| {label} | {rows} | {size} | {size / args.edits:.1f} | {cps} | {cp_size} "
             f"| {file_size} |"
         )
-    print(f"\n| ms: first / warm | analysed, not squashed | squashed | target {TARGET_MS:.0f} |")
-    print("|---|---|---|---|")
+    print(
+        f"\n| ms: first / warm | analysed, not squashed | squashed | page served "
+        f"| target {TARGET_MS:.0f} |"
+    )
+    print("|---|---|---|---|---|")
+    missed = []
     for key, label in (
         ("timeline", "open the timeline"),
         ("version", "render a past version"),
         ("diff", "compare two versions"),
     ):
         first, warm = squashed[key]
-        verdict = "" if key == "diff" else ("ok" if max(first, warm) < TARGET_MS else "MISSED")
+        page_first, page_warm = served[key]
+        # The targets are the timeline and the version view; the diff is reported.
+        slowest = max(first, warm, page_first, page_warm)
+        verdict = "" if key == "diff" else ("ok" if slowest < TARGET_MS else "MISSED")
+        if verdict == "MISSED":
+            missed.append(label)
         print(
             f"| {label} | {unsquashed[key][0]:.0f} / {unsquashed[key][1]:.0f} "
-            f"| {first:.0f} / {warm:.0f} | {verdict} |"
+            f"| {first:.0f} / {warm:.0f} | {page_first:.0f} / {page_warm:.0f} | {verdict} |"
         )
-    verdict = "ok" if fresh < TARGET_MS else "MISSED"
-    print(f"| the timeline, 300 new edits to analyse first | | {fresh:.0f} | {verdict} |")
+    first, warm = served["authors"]
+    print(
+        f"| who wrote what (the whole section) | | {authorship_s * 1000:.0f} "
+        f"| {first:.0f} / {warm:.0f} | |"
+    )
+    verdict = "ok" if max(fresh, fresh_page) < TARGET_MS else "MISSED"
+    if verdict == "MISSED":
+        missed.append("the timeline with new edits")
+    print(
+        f"| the timeline, 300 new edits to analyse first | | {fresh:.0f} | {fresh_page:.0f} "
+        f"| {verdict} |"
+    )
+    if missed:
+        print(f"\nMISSED the {TARGET_MS:.0f} ms target: {', '.join(missed)}", file=sys.stderr)
+        return 1
     return 0
 
 
