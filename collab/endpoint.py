@@ -95,6 +95,9 @@ class _QueueChannel(_Closable):
         self.queued_bytes += len(data)
         self.ready.set()
 
+    def send_later(self, data: bytes, within: float) -> None:
+        self.send(data)  # every message is a write of its own here: nothing to ride on
+
     def pop(self) -> bytes:
         data = self.queue.popleft()
         self.queued_bytes -= len(data)
@@ -107,6 +110,7 @@ class _DirectChannel(_Closable):
     def __init__(self, link: DirectLink, limit: int) -> None:
         self.link = link
         self.send = link.send  # one call per message and recipient, not two
+        self.send_later = link.send_later
         link.limit = limit
         link.on_overflow = lambda: self.close(SLOW_READER, "client trop lent")
 

@@ -94,6 +94,8 @@ class DirectLink:
         self._protocol = protocol
         self._batcher = _batcher(protocol.loop)
         self._pending: list[bytes] = []
+        self._later: bytes | None = None  # a frame that may wait for the next write
+        self._later_timer: asyncio.TimerHandle | None = None
         self.on_message: OnMessage | None = None
         self.on_overflow: Callable[[], object] = lambda: None
         self.limit = 8 * 1024 * 1024  # bytes the socket may hold unsent before on_overflow
@@ -136,13 +138,35 @@ class DirectLink:
             batcher.payload, batcher.frame = payload, binary_frame(payload)
         pending.append(batcher.frame)
 
+    def send_later(self, payload: bytes, within: float) -> None:
+        """Queue a message that may wait up to `within` seconds for the next write to this
+        client, replacing one still waiting: a durable acknowledgement rides on the next relay
+        instead of costing a write (a system call) of its own, and a newer one supersedes it."""
+        if self.closed:
+            return
+        self._later = binary_frame(payload)
+        if self._later_timer is None:
+            self._later_timer = self._protocol.loop.call_later(within, self.flush)
+
     def close(self) -> None:
         """Send nothing more (what waits is dropped; the close frame follows through ASGI)."""
         self.closed = True
         self._pending.clear()
+        self._take_later()
+
+    def _take_later(self) -> bytes | None:
+        later, self._later = self._later, None
+        if self._later_timer is not None:
+            self._later_timer.cancel()
+            self._later_timer = None
+        return later
 
     def flush(self) -> None:
         pending, self._pending = self._pending, []
+        if self._later is not None:
+            later = self._take_later()
+            if later is not None:
+                pending.insert(0, later)  # it was queued first
         if not pending or self.closed or not self.open:
             return
         transport = self._protocol.transport
