@@ -95,7 +95,7 @@ class SqlStore:
         """One INSERT for the whole group on the pooled driver connection, in one transaction.
 
         Measured: SQLAlchemy's executemany with RETURNING cost twice the CPU of the write
-        itself, and this runs every 20 ms while anyone types. SQLite has a single writer: the
+        itself, and this runs every 50 ms while anyone types. SQLite has a single writer: the
         transaction holds the write lock from its first row, so its rows take consecutive ids
         ending at the last one inserted.
         """
