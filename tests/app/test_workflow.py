@@ -160,6 +160,21 @@ def test_a_too_long_message_is_refused(client: TestClient, w: World, db: Databas
     assert outbox(db) == []
 
 
+def test_the_workflow_comes_after_the_questions_unless_a_message_was_refused(
+    client: TestClient, w: World
+) -> None:
+    """One declares a section done once written: the buttons follow the questions. A refused
+    message brings them first, so that the error is the first thing on the page."""
+    section_id = sid(w)
+    login(client, w.producteur.email)
+    page = client.get(f"/sections/{section_id}").text
+    assert 'id="reponses"' in page and 'id="suivi-titre"' in page
+    assert page.index('id="reponses"') < page.index('id="suivi-titre"') < page.index('"pager"')
+    refused = post(client, section_id, "terminer", "x" * (workflow.MAX_MESSAGE + 1)).text
+    assert refused.index('id="erreurs"') < refused.index('id="reponses"')
+    assert refused.count('id="suivi-titre"') == 1
+
+
 # --- Refusals ----------------------------------------------------------------------------------
 
 # (who acts, index of the section, transition, status the section is in): each one allowed by
