@@ -26,6 +26,13 @@ def test_login_then_open_a_section(page: Page, live_server: LiveServer) -> None:
     expect(page).to_have_url(re.compile(r"/login$"))
     assert accessibility_violations(page) == []
     screenshot(page, "login")
+    # A short page in a tall window: its footer still ends the window, no bare band below it.
+    viewport = page.viewport_size
+    page.set_viewport_size({"width": 1280, "height": 1200})
+    footer = page.locator(".site-footer").bounding_box()
+    assert footer is not None and footer["y"] + footer["height"] == pytest.approx(1200, abs=1)
+    if viewport:
+        page.set_viewport_size(viewport)
 
     log_in(page, live_server, "producteur1@exemple.fr")
     expect(page.get_by_role("heading", name="Mes dossiers")).to_be_visible()
