@@ -245,11 +245,7 @@ class Room:
     def apply_server_update(self, update: bytes, user_id: int, origin: str) -> list[Stored]:
         """Apply a change the server makes on someone's behalf (a restore): relayed to every
         synced connection, and returned for storing under `origin` as its connection id."""
-        self._captured.clear()
-        with crdt_guard("invalid update"):
-            self.doc.apply_update(update)
-        changes = [u for u in self._captured if u != _EMPTY_UPDATE]
-        self._captured.clear()
+        changes = self._apply(update)
         for change in changes:
             self._broadcast(protocol.sync_update(change))
             self._on_relay(Kind.UPDATE, change)
@@ -259,14 +255,19 @@ class Room:
     def apply_remote(self, update: bytes) -> bool:
         """Apply an update another process applied (and stores): relayed to every synced
         connection here, neither stored nor relayed back. True if it brought anything."""
+        changes = self._apply(update)
+        for change in changes:
+            self._broadcast(protocol.sync_update(change))
+        return bool(changes)
+
+    def _apply(self, update: bytes) -> list[bytes]:
+        """Apply `update`; the changes it made (what was new), as the document reports them."""
         self._captured.clear()
         with crdt_guard("invalid update"):
             self.doc.apply_update(update)
         changes = [u for u in self._captured if u != _EMPTY_UPDATE]
         self._captured.clear()
-        for change in changes:
-            self._broadcast(protocol.sync_update(change))
-        return bool(changes)
+        return changes
 
     def missing_for(self, state_vector: bytes) -> bytes | None:
         """What this document has that a document at `state_vector` lacks, if it lacks any
