@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -49,3 +50,23 @@ def serve(
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+def run(coroutine: Coroutine[Any, Any, None]) -> None:
+    """asyncio.run in a thread of its own: Playwright's sync API (browser tests in the same
+    session) keeps an event loop running in the main thread."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coroutine)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(timeout=120)
+    if thread.is_alive():
+        raise AssertionError("the scenario did not finish within 120 s")
+    if errors:
+        raise errors[0]

@@ -25,7 +25,7 @@ from app.routes import comments as comment_routes
 from app.services.comment_feed import FeedEvent, FeedFull, LocalFeed
 
 from ..conftest import make_settings
-from ..live import free_port, serve
+from ..live import free_port, run, serve
 from .comment_helpers import KEY
 from .factories import PASSWORD, World, world
 
@@ -55,7 +55,7 @@ def test_events_reach_the_subscribers_of_their_section_only() -> None:
                 ]
             assert feed.subscribers(1) == 0
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_the_feed_bounds_its_subscribers() -> None:
@@ -66,7 +66,7 @@ def test_the_feed_bounds_its_subscribers() -> None:
                 async with feed.subscribe(1):
                     pass
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_an_event_is_a_server_sent_event() -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import threading
-from collections.abc import Coroutine
 from typing import Any
 
 import websockets
 from pycrdt import Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
 from collab import protocol
+
+from ..live import run  # noqa: F401 - the collab tests import it from here
 
 
 class YClient:
@@ -143,23 +143,3 @@ def presence_names(client: YClient) -> set[str]:
         for s in client.awareness.values()
         if s and "user" in s
     }
-
-
-def run(coroutine: Coroutine[Any, Any, None]) -> None:
-    """asyncio.run in a thread of its own: Playwright's sync API (browser tests in the same
-    session) keeps an event loop running in the main thread."""
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(coroutine)
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test thread
-            errors.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join(timeout=120)
-    if thread.is_alive():
-        raise AssertionError("the scenario did not finish within 120 s")
-    if errors:
-        raise errors[0]
