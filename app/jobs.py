@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import anyio
-from sqlalchemy import func
 from sqlmodel import col, select
 
 from app.db import Database
@@ -44,24 +43,26 @@ def _digests(settings: Settings, database: Database) -> bool:
     return False
 
 
-class LockedElsewhere:
-    """Notices dossiers locked by another hand: `arobase echeances` run from cron where no
-    Redis carries its « re-check » to the serving processes. When the number of locked dossiers
-    moved since the last round, the open connections are re-checked (an extra re-check when
-    this process locked them itself costs nothing: it is idempotent)."""
+def locked_elsewhere() -> Job:
+    """A job that notices dossiers locked by another hand: `arobase echeances` run from cron
+    where no Redis carries its « re-check » to the serving processes. When the set of locked
+    dossiers changed since the last round, the open connections are re-checked (once more when
+    this process locked them itself: a re-check is idempotent). A set, not a count: a dossier
+    reopened in the same round as another is locked leaves the count as it was."""
+    seen: frozenset[int | None] | None = None
 
-    __name__ = "locked_elsewhere"
-
-    def __init__(self) -> None:
-        self.seen: int | None = None
-
-    def __call__(self, settings: Settings, database: Database) -> bool:
+    def _locked_elsewhere(settings: Settings, database: Database) -> bool:
+        nonlocal seen
         with database.session() as session:
-            locked = session.exec(
-                select(func.count()).where(col(Dossier.etat) == DossierState.verrouille)
-            ).one()
-        seen, self.seen = self.seen, locked
-        return seen is not None and locked != seen
+            locked = frozenset(
+                session.exec(
+                    select(Dossier.id).where(col(Dossier.etat) == DossierState.verrouille)
+                ).all()
+            )
+        before, seen = seen, locked
+        return before is not None and locked != before
+
+    return _locked_elsewhere
 
 
 JOBS: tuple[Job, ...] = (_deadlines, _digests)
@@ -84,7 +85,7 @@ async def loop(
     interval: float = INTERVAL,
     on_rights_changed: RightsChanged | None = None,
 ) -> None:
-    watch = LockedElsewhere()  # its memory belongs to this loop
+    watch = locked_elsewhere()  # its memory belongs to this loop
     while True:
         changed = await anyio.to_thread.run_sync(run_once, settings, database, (watch,))
         if changed and on_rights_changed is not None:

@@ -10,7 +10,7 @@ import pytest
 
 from app import jobs
 from app.db import Database
-from app.models import DeadlineNotice, Dossier, DossierState
+from app.models import Collectivite, CollectiviteKind, DeadlineNotice, Dossier, DossierState
 from app.services import deadlines
 
 from ..conftest import make_settings
@@ -106,3 +106,39 @@ def test_a_lock_made_by_another_hand_rechecks_open_connections(database: Databas
 
     anyio.run(scenario)
     assert rechecks == [DossierState.verrouille]
+
+
+def test_a_lock_is_noticed_when_another_dossier_was_reopened_in_the_same_round(
+    database: Database,
+) -> None:
+    """One dossier locked while another leaves the lock: as many locked as before, yet the
+    connections to the newly locked one must turn read-only."""
+    settings = make_settings(database.url)
+    with database.session() as session:
+        first = world(session).dossier
+        commune = Collectivite(
+            nom="Autreville", code_insee="99002", kind=CollectiviteKind.commune, population=900
+        )
+        session.add(commune)
+        session.flush()
+        second = Dossier(
+            collectivite_id=commune.id or 0,
+            campagne_id=first.campagne_id,
+            questionnaire_id=first.questionnaire_id,
+            etat=DossierState.verrouille,
+        )
+        session.add(second)
+        session.flush()
+        ids = first.id, second.id
+    job = jobs.locked_elsewhere()
+    assert job(settings, database) is False  # the first round only learns what is locked
+    assert job(settings, database) is False  # nothing moved
+    with database.session() as session:
+        swap = (DossierState.verrouille, DossierState.brouillon)
+        for dossier_id, state in zip(ids, swap, strict=True):
+            dossier = session.get(Dossier, dossier_id)
+            assert dossier is not None
+            dossier.etat = state
+            session.add(dossier)
+    assert job(settings, database) is True
+    assert job(settings, database) is False
