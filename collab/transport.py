@@ -152,21 +152,21 @@ class DirectLink:
         """Send nothing more (what waits is dropped; the close frame follows through ASGI)."""
         self.closed = True
         self._pending.clear()
-        self._take_later()
+        self._drop_later()
 
-    def _take_later(self) -> bytes | None:
-        later, self._later = self._later, None
+    def _drop_later(self) -> None:
+        self._later = None
         if self._later_timer is not None:
             self._later_timer.cancel()
             self._later_timer = None
-        return later
 
     def flush(self) -> None:
         pending, self._pending = self._pending, []
         if self._later is not None:
-            later = self._take_later()
-            if later is not None:
-                pending.insert(0, later)  # it was queued first
+            # First, as it usually waited since an earlier loop turn; its place among the relays
+            # does not matter: it speaks of the client's own updates, never relayed back to it.
+            pending.insert(0, self._later)
+            self._drop_later()
         if not pending or self.closed or not self.open:
             return
         transport = self._protocol.transport

@@ -98,13 +98,14 @@ def _titles(questions: list[Question]) -> dict[str, str]:
     return {q.cle: q.libelle for q in questions}
 
 
-def _page(ctx: Ctx, sessions: int) -> int:
-    """The `page` query parameter: 1 (the newest sessions) unless another existing page."""
+def _page(ctx: Ctx, sessions: int) -> tuple[int, int]:
+    """The `page` query parameter (1: the newest sessions) and the number of pages; an absent
+    page is not found."""
     value = ctx.request.query_params.get("page", "1")
     pages = max(1, -(-sessions // PAGE))
     if not value.isdigit() or not 1 <= int(value) <= pages:
         raise NotFound()
-    return int(value)
+    return int(value), pages
 
 
 @endpoint()
@@ -112,7 +113,7 @@ def timeline(ctx: Ctx) -> Response:
     section, ref, facts = _section(ctx)
     view = dossiers.section_view(ctx.db, section, with_answers=False)
     every = history.timeline(ctx.db, section.doc_name)
-    page = _page(ctx, len(every))
+    page, pages = _page(ctx, len(every))
     start = (page - 1) * PAGE
     sessions = every[start : start + PAGE]
     named = versions.of_section(ctx.db, section)
@@ -126,7 +127,7 @@ def timeline(ctx: Ctx) -> Response:
             "view": view,
             "sessions": list(zip(sessions, previous, strict=True)),
             "page": page,
-            "pages": max(1, -(-len(every) // PAGE)),
+            "pages": pages,
             "first": start + 1,
             "total": len(every),
             "named": named,
